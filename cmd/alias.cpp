@@ -1,0 +1,111 @@
+#include "commands.hpp"
+#include "core/address.hpp"
+#include "core/error.hpp"
+#include "json.hpp"
+#include "print.hpp"
+#include "route/targets.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace vpsmail::cli {
+namespace {
+
+// Aliases are keyed on the local part alone and apply in every local domain (ROUTING.md rule 7).
+std::string alias_name(const std::string& text) {
+    Address a = parse_recipient(text);
+    if (!a.bare())
+        throw Error(ErrorKind::bad_data,
+                    fmt::format("invalid alias name '{}': aliases are keyed on the local part alone and apply in every "
+                                "local domain; for one domain use 'vpsmail vuser map {} TARGET'",
+                                text, text));
+    if (a.quoted) throw Error(ErrorKind::bad_data, fmt::format("invalid alias name '{}': it cannot be quoted", text));
+    return lower_ascii(a.local);
+}
+
+bool names_domain(const std::string& target, const std::string& domain) {
+    try {
+        route::Entry e = route::parse_entry(target);
+        if (e.kind != route::EntryKind::address && e.kind != route::EntryKind::backslash) return false;
+        return parse_recipient(e.value).domain == domain;
+    } catch (const Error&) {
+        return false;
+    }
+}
+
+void write_alias_json(JsonWriter& j, const store::Alias& a) {
+    j.begin_object().field("name", a.name).field_strings("targets", a.targets).end_object();
+}
+
+}  // namespace
+
+int alias_add(Context& ctx, const std::string& name, const std::vector<std::string>& targets) {
+    std::string key = alias_name(name);
+    std::vector<std::string> seen;
+    for (const auto& t : targets) {
+        route::check_alias_target(t);
+        std::string lower = lower_ascii(t);
+        if (std::find(seen.begin(), seen.end(), lower) != seen.end())
+            throw Error(ErrorKind::exists, fmt::format("target '{}' is given twice", t));
+        seen.push_back(lower);
+    }
+    ctx.store().add_alias(key, targets);
+    ctx.note(fmt::format("alias {}: added {}", key, join(targets)));
+    if (auto primary = ctx.store().first_domain()) {
+        std::string domain = ctx.config().server.primary_domain.empty() ? *primary : ctx.config().server.primary_domain;
+        warn_loops(ctx, key + "@" + domain);
+    }
+    return 0;
+}
+
+int alias_del(Context& ctx, const std::string& name, const std::vector<std::string>& targets) {
+    std::string key = alias_name(name);
+    ctx.store().remove_alias(key, targets);
+    ctx.note(targets.empty() ? fmt::format("deleted alias {}", key) : fmt::format("alias {}: removed {}", key, join(targets)));
+    return 0;
+}
+
+int alias_list(Context& ctx, const std::string& domain) {
+    auto aliases = ctx.store().list_aliases();
+    if (!domain.empty()) {
+        // Aliases apply in every domain; --domain keeps those with an entry in that domain.
+        std::string d = normalize_domain(domain);
+        if (!ctx.store().find_domain(d))
+            throw Error(ErrorKind::no_such_domain, fmt::format("no such domain '{}' (see 'vpsmail domain list')", domain));
+        std::erase_if(aliases, [&](const store::Alias& a) {
+            return std::none_of(a.targets.begin(), a.targets.end(), [&](const std::string& t) { return names_domain(t, d); });
+        });
+    }
+    if (ctx.options.json) {
+        JsonWriter j;
+        j.begin_array();
+        for (const auto& a : aliases) write_alias_json(j, a);
+        j.end_array();
+        print(j.str());
+        return 0;
+    }
+    Table t({"NAME", "TARGETS"});
+    for (const auto& a : aliases) t.add({a.name, join(a.targets)});
+    print(t.str());
+    return 0;
+}
+
+int alias_show(Context& ctx, const std::string& name) {
+    std::string key = alias_name(name);
+    auto alias = ctx.store().find_alias(key);
+    if (!alias) throw Error(ErrorKind::no_such_user, fmt::format("no such alias '{}' (see 'vpsmail alias list')", name));
+    if (ctx.options.json) {
+        JsonWriter j;
+        write_alias_json(j, *alias);
+        print(j.str());
+        return 0;
+    }
+    Fields f;
+    f.add("name", alias->name);
+    for (const auto& t : alias->targets) f.add("target", t);
+    print(f.str());
+    return 0;
+}
+
+}  // namespace vpsmail::cli

@@ -1,0 +1,66 @@
+// The command handlers, one file per noun (domain.cpp, user.cpp, ...). Each parses its
+// arguments, calls into src/, and prints through print.hpp. cmd/main.cpp binds them to the
+// CLI11 command tree, so that only main.cpp pays for including CLI11.
+#pragma once
+
+#include "context.hpp"
+
+#include <string>
+#include <vector>
+
+namespace vpsmail::cli {
+
+// domain.cpp
+int domain_add(Context&, const std::string& domain);
+int domain_del(Context&, const std::string& domain, bool force, bool keep_mail);
+int domain_list(Context&);
+int domain_show(Context&, const std::string& domain);
+
+// user.cpp
+struct UserAddArgs {
+    std::string address;
+    bool password_stdin = false;
+    std::string password_hash;
+    std::string name;
+    std::string quota;
+};
+int user_add(Context&, const UserAddArgs&);
+int user_del(Context&, const std::string& address, bool keep_mail);
+int user_passwd(Context&, const std::string& address, bool password_stdin);
+int user_list(Context&, const std::string& domain);
+int user_show(Context&, const std::string& address);
+int user_enable(Context&, const std::string& address, bool enabled);
+int user_quota(Context&, const std::string& address, const std::string& size);
+
+// alias.cpp
+int alias_add(Context&, const std::string& name, const std::vector<std::string>& targets);
+int alias_del(Context&, const std::string& name, const std::vector<std::string>& targets);
+int alias_list(Context&, const std::string& domain);
+int alias_show(Context&, const std::string& name);
+
+// vuser.cpp
+int vuser_map(Context&, const std::string& key, const std::string& target);
+int vuser_unmap(Context&, const std::string& key);
+int vuser_list(Context&, const std::string& domain);
+
+// forward.cpp
+int forward_set(Context&, const std::string& address, const std::vector<std::string>& targets);
+int forward_clear(Context&, const std::string& address);
+int forward_show(Context&, const std::string& address);
+int forward_list(Context&);
+
+// catchall.cpp
+int catchall_set(Context&, const std::string& domain, const std::string& target);
+int catchall_unset(Context&, const std::string& domain);
+int catchall_show(Context&, const std::string& domain);
+
+// route.cpp
+int route_test(Context&, const std::vector<std::string>& addresses);
+/// Warns on stderr about each loop that resolving `address` meets (after a routing change).
+void warn_loops(Context&, const std::string& address);
+
+// config.cpp
+int config_check(Context&);
+int config_show(Context&);
+
+}  // namespace vpsmail::cli

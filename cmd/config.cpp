@@ -1,0 +1,93 @@
+#include "commands.hpp"
+#include "core/error.hpp"
+#include "json.hpp"
+#include "print.hpp"
+#include "route/resolver.hpp"
+
+#include <fmt/format.h>
+
+namespace vpsmail::cli {
+
+int config_check(Context& ctx) {
+    const Config& config = ctx.config();  // throws Error(config) naming the key and line
+    store::Store& store = ctx.store();
+    std::vector<std::string> warnings;
+    auto domains = store.list_domains();
+    if (domains.empty()) warnings.push_back("the store has no domains yet: add one with 'vpsmail domain add DOMAIN'");
+    if (!config.server.primary_domain.empty() && !store.is_local_domain(config.server.primary_domain))
+        warnings.push_back(fmt::format("[server] primary_domain '{}' is not a local domain: bare names cannot be delivered",
+                                       config.server.primary_domain));
+    if (config.routing.postmaster.empty()) {
+        warnings.push_back("[routing] postmaster is not set: postmaster@DOMAIN bounces unless an alias, account or "
+                           "vuser entry takes it (RFC 5321 4.5.1 requires a working postmaster)");
+    } else if (!domains.empty()) {
+        auto r = route::resolve(store, config.routing.postmaster, ctx.route_options());
+        if (r.targets.empty())
+            warnings.push_back(fmt::format("[routing] postmaster '{}' does not deliver anywhere ({})",
+                                           config.routing.postmaster, r.failures.empty() ? "no target" : r.failures.front().text));
+    }
+    if (config.delivery.allow_programs)
+        warnings.push_back("[delivery] allow_programs is on: alias and forward entries can run commands");
+    if (config.delivery.allow_files)
+        warnings.push_back("[delivery] allow_files is on: alias and forward entries can write to files");
+    if (config.delivery.allow_includes)
+        warnings.push_back("[delivery] allow_includes is on: :include: files are read as alias lists");
+    std::string problem = store.integrity_check();
+    if (!problem.empty())
+        throw Error(ErrorKind::config, fmt::format("store {} failed its integrity check: {}", store.path(), problem));
+
+    std::string config_source = config.source.empty() ? ctx.config_path() + " (absent: defaults)" : config.source;
+    if (ctx.options.json) {
+        JsonWriter j;
+        j.begin_object()
+            .field("config", config.source.empty() ? ctx.config_path() : config.source)
+            .field("config_found", !config.source.empty())
+            .field("store", store.path())
+            .field("schema_version", store.schema_version())
+            .field("domains", static_cast<std::int64_t>(domains.size()))
+            .field_strings("warnings", warnings)
+            .end_object();
+        print(j.str());
+        return 0;
+    }
+    Fields f;
+    f.add("config", config_source);
+    f.add("store", fmt::format("{} (schema {})", store.path(), store.schema_version()));
+    f.add("domains", std::to_string(domains.size()));
+    std::string out = f.str();
+    for (const auto& w : warnings) out += "warning: " + w + "\n";
+    if (warnings.empty()) out += "ok\n";
+    print(out);
+    return 0;
+}
+
+int config_show(Context& ctx) {
+    Config config = ctx.config();
+    if (config.store.path.empty()) config.store.path = ctx.db_path();
+    if (!ctx.options.json) {
+        print(format_config(config));
+        return 0;
+    }
+    JsonWriter j;
+    j.begin_object();
+    j.key("store").begin_object().field("path", config.store.path).end_object();
+    j.key("server").begin_object().field("primary_domain", config.server.primary_domain).end_object();
+    j.key("paths").begin_object().field("state_dir", config.paths.state_dir).field("mail_root", config.paths.mail_root).end_object();
+    j.key("routing")
+        .begin_object()
+        .field("plus_detail", config.routing.plus_detail)
+        .field("detail_delimiter", std::string(1, config.routing.detail_delimiter))
+        .field("postmaster", config.routing.postmaster)
+        .end_object();
+    j.key("delivery")
+        .begin_object()
+        .field("allow_programs", config.delivery.allow_programs)
+        .field("allow_files", config.delivery.allow_files)
+        .field("allow_includes", config.delivery.allow_includes)
+        .end_object();
+    j.end_object();
+    print(j.str());
+    return 0;
+}
+
+}  // namespace vpsmail::cli

@@ -1,0 +1,49 @@
+// What every command handler gets: the global options, and the configuration and store
+// opened on first use. No business rules here.
+#pragma once
+
+#include "core/config.hpp"
+#include "route/resolver.hpp"
+#include "store/store.hpp"
+
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace vpsmail::cli {
+
+struct GlobalOptions {
+    std::string db;      ///< --db
+    std::string config;  ///< --config
+    bool json = false;   ///< --json
+    bool quiet = false;  ///< -q: no warnings
+    bool verbose = false;  ///< -v: say what was done, and error details
+};
+
+class Context {
+public:
+    GlobalOptions options;
+
+    /// The configuration: --config, else $VPSMAIL_CONFIG, else the default path (a missing
+    /// default file means all defaults). Throws Error(config).
+    const Config& config();
+    /// Which file config() reads.
+    std::string config_path() const;
+    /// The store path: --db, else $VPSMAIL_DB, else [store] path, else <state_dir>/vpsmail.db.
+    std::string db_path();
+    /// The store, opened (and created) on first use.
+    store::Store& store();
+    /// Resolver options from [routing], [server] and [delivery].
+    route::Options route_options();
+
+    /// Prints a warning unless -q.
+    void warn(const std::string& text) const;
+    /// Prints a note when -v.
+    void note(const std::string& text) const;
+
+private:
+    std::optional<Config> config_;
+    std::unique_ptr<store::Store> store_;
+};
+
+}  // namespace vpsmail::cli

@@ -1,0 +1,214 @@
+// vpsmail's command line: the CLI11 command tree, global flags, and the mapping of
+// vpsmail::Error to sysexits.h codes. The only file that includes CLI11 (it costs 10-20 s of
+// compile time per file) and the only exit point; the handlers live in one file per noun.
+#include "commands.hpp"
+#include "core/error.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <functional>
+#include <sysexits.h>
+
+namespace {
+
+using namespace vpsmail;
+using namespace vpsmail::cli;
+
+struct Tree {
+    CLI::App& app;
+    Context& ctx;
+    int& rc;
+
+    CLI::App* group(const char* name, const char* help) {
+        CLI::App* g = app.add_subcommand(name, help);
+        g->require_subcommand(1);
+        return g;
+    }
+    CLI::App* command(CLI::App* parent, const char* name, const char* help, std::function<int()> run) {
+        CLI::App* c = parent->add_subcommand(name, help);
+        c->callback([this, run] { rc = run(); });
+        return c;
+    }
+};
+
+struct Args {
+    std::string a, b, size;
+    std::vector<std::string> list;
+    bool flag = false;
+    bool keep = false;
+    UserAddArgs user;
+};
+
+void build(Tree& t, Args& x) {
+    Context& ctx = t.ctx;
+
+    // domain
+    CLI::App* domain = t.group("domain", "Add, delete, list and show local domains");
+    t.command(domain, "add", "Add a local domain", [&] { return domain_add(ctx, x.a); })
+        ->add_option("DOMAIN", x.a, "Domain name (U-labels are stored as A-labels)")->required();
+    auto* ddel = t.command(domain, "del", "Delete a domain (refused while it has users, aliases or maps)",
+                           [&] { return domain_del(ctx, x.a, x.flag, x.keep); });
+    ddel->add_option("DOMAIN", x.a, "Domain name")->required();
+    ddel->add_flag("--force", x.flag, "Also delete its users and their mail, alias entries, vuser entries and catch-all");
+    ddel->add_flag("--keep-mail", x.keep, "With --force: keep the users' Maildirs on disk");
+    t.command(domain, "list", "List local domains", [&] { return domain_list(ctx); });
+    t.command(domain, "show", "Show one domain", [&] { return domain_show(ctx, x.a); })
+        ->add_option("DOMAIN", x.a, "Domain name")->required();
+
+    // user
+    CLI::App* user = t.group("user", "Manage mail accounts");
+    auto* uadd = t.command(user, "add", "Add an account (asks for its password on a terminal)",
+                           [&] { return user_add(ctx, x.user); });
+    uadd->add_option("ADDRESS", x.user.address, "Account address, local@domain")->required();
+    auto* pstdin = uadd->add_flag("--password-stdin", x.user.password_stdin, "Read the password from one line of standard input");
+    uadd->add_option("--password-hash", x.user.password_hash, "Store this crypt(3) hash ($y$, $2b$, $6$, $5$, $1$)")
+        ->excludes(pstdin);
+    uadd->add_option("--name", x.user.name, "Display name");
+    uadd->add_option("--quota", x.user.quota, "Mailbox quota: 500M, 2G, 0 = none");
+    auto* udel = t.command(user, "del", "Delete an account and its mail", [&] { return user_del(ctx, x.a, x.flag); });
+    udel->add_option("ADDRESS", x.a, "Account address")->required();
+    udel->add_flag("--keep-mail", x.flag, "Keep the account's Maildir on disk");
+    auto* upw = t.command(user, "passwd", "Change an account's password", [&] { return user_passwd(ctx, x.a, x.flag); });
+    upw->add_option("ADDRESS", x.a, "Account address")->required();
+    upw->add_flag("--password-stdin", x.flag, "Read the password from one line of standard input");
+    t.command(user, "list", "List accounts, of one domain or all", [&] { return user_list(ctx, x.a); })
+        ->add_option("DOMAIN", x.a, "Only this domain");
+    t.command(user, "show", "Show one account", [&] { return user_show(ctx, x.a); })
+        ->add_option("ADDRESS", x.a, "Account address")->required();
+    t.command(user, "enable", "Let an account receive mail and log in", [&] { return user_enable(ctx, x.a, true); })
+        ->add_option("ADDRESS", x.a, "Account address")->required();
+    t.command(user, "disable", "Refuse mail (550 5.2.1) and logins for an account", [&] { return user_enable(ctx, x.a, false); })
+        ->add_option("ADDRESS", x.a, "Account address")->required();
+    auto* uquota = t.command(user, "quota", "Set an account's quota", [&] { return user_quota(ctx, x.a, x.size); });
+    uquota->add_option("ADDRESS", x.a, "Account address")->required();
+    uquota->add_option("SIZE", x.size, "500M, 2G, 0 = none")->required();
+
+    // alias
+    CLI::App* alias = t.group("alias", "Manage aliases (keyed on the local part, valid in every local domain)");
+    auto* aadd = t.command(alias, "add", "Add targets to an alias, creating it", [&] { return alias_add(ctx, x.a, x.list); });
+    aadd->add_option("NAME", x.a, "Alias name (a local part)")->required();
+    aadd->add_option("TARGET", x.list, "name, local@domain, remote address, \\user, |program, /file, :include:/path")
+        ->required();
+    auto* adel = t.command(alias, "del", "Delete an alias, or some of its targets", [&] { return alias_del(ctx, x.a, x.list); });
+    adel->add_option("NAME", x.a, "Alias name")->required();
+    adel->add_option("TARGET", x.list, "Only remove these targets");
+    t.command(alias, "list", "List aliases", [&] { return alias_list(ctx, x.b); })
+        ->add_option("--domain", x.b, "Only aliases with a target in this domain");
+    t.command(alias, "show", "Show one alias", [&] { return alias_show(ctx, x.a); })
+        ->add_option("NAME", x.a, "Alias name")->required();
+
+    // vuser
+    CLI::App* vuser = t.group("vuser", "Manage the virtusertable (virtual-user map)");
+    auto* vmap = t.command(vuser, "map", "Map an address, user+*@domain or @domain to one target",
+                           [&] { return vuser_map(ctx, x.a, x.b); });
+    vmap->add_option("KEY", x.a, "user@domain, user+*@domain, user+detail@domain or @domain")->required();
+    vmap->add_option("TARGET", x.b, "An address, a bare name, %1/%2/%3 forms, or error:CODE text")->required();
+    t.command(vuser, "unmap", "Remove a virtusertable entry", [&] { return vuser_unmap(ctx, x.a); })
+        ->add_option("KEY", x.a, "The key as mapped")->required();
+    t.command(vuser, "list", "List virtusertable entries", [&] { return vuser_list(ctx, x.a); })
+        ->add_option("DOMAIN", x.a, "Only this domain");
+
+    // forward
+    CLI::App* forward = t.group("forward", "Manage per-account forwards (.forward)");
+    auto* fset = t.command(forward, "set", "Set (replace) an account's forward", [&] { return forward_set(ctx, x.a, x.list); });
+    fset->add_option("ADDRESS", x.a, "Account address")->required();
+    fset->add_option("TARGET", x.list, "Targets; \\user keeps a copy in the mailbox")->required();
+    t.command(forward, "clear", "Remove an account's forward", [&] { return forward_clear(ctx, x.a); })
+        ->add_option("ADDRESS", x.a, "Account address")->required();
+    t.command(forward, "show", "Show an account's forward", [&] { return forward_show(ctx, x.a); })
+        ->add_option("ADDRESS", x.a, "Account address")->required();
+    t.command(forward, "list", "List all forwards", [&] { return forward_list(ctx); });
+
+    // catchall
+    CLI::App* catchall = t.group("catchall", "Manage per-domain catch-alls (after every other stage)");
+    auto* cset = t.command(catchall, "set", "Set a domain's catch-all target", [&] { return catchall_set(ctx, x.a, x.b); });
+    cset->add_option("DOMAIN", x.a, "Local domain")->required();
+    cset->add_option("TARGET", x.b, "One target, like a vuser right side (%1 = local part)")->required();
+    t.command(catchall, "unset", "Remove a domain's catch-all", [&] { return catchall_unset(ctx, x.a); })
+        ->add_option("DOMAIN", x.a, "Local domain")->required();
+    t.command(catchall, "show", "Show catch-alls, of one domain or all", [&] { return catchall_show(ctx, x.a); })
+        ->add_option("DOMAIN", x.a, "Only this domain");
+
+    // route
+    CLI::App* route = t.group("route", "Explain where mail goes");
+    t.command(route, "test", "Resolve addresses as the server would and show every stage",
+              [&] { return route_test(ctx, x.list); })
+        ->add_option("ADDRESS", x.list, "Addresses or bare names")->required();
+
+    // config
+    CLI::App* config = t.group("config", "Check and show the configuration");
+    t.command(config, "check", "Validate the configuration file and the store; warn about risky settings",
+              [&] { return config_check(ctx); });
+    t.command(config, "show", "Print the effective configuration, defaults included", [&] { return config_show(ctx); });
+}
+
+// CLI11 says "A subcommand is required" for `vpsmail nosuch`; name the word it did not know.
+std::string unknown_command(CLI::App& app, int argc, char** argv) {
+    CLI::App* level = &app;
+    std::string path;
+    for (int i = 1; i < argc; ++i) {
+        std::string word = argv[i];
+        if (word == "--") break;
+        if (word.starts_with("-")) {
+            if ((word == "--db" || word == "--config") && i + 1 < argc) ++i;
+            continue;
+        }
+        if (level->get_subcommands({}).empty()) break;
+        CLI::App* next = nullptr;
+        for (CLI::App* sub : level->get_subcommands({}))
+            if (sub->get_name() == word) next = sub;
+        path += path.empty() ? word : " " + word;
+        if (!next) {
+            std::string known;
+            for (CLI::App* sub : level->get_subcommands({})) known += (known.empty() ? "" : ", ") + sub->get_name();
+            return "unknown command '" + path + "' (commands: " + known + ")";
+        }
+        level = next;
+    }
+    return {};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    Context ctx;
+    int rc = 0;
+    CLI::App app{"vpsmail: the mail server for your VPS, and its administration", "vpsmail"};
+    app.fallthrough();  // global options are accepted after the subcommand too
+    app.require_subcommand(1);
+    app.set_version_flag("--version", std::string("vpsmail ") + VPSMAIL_VERSION);
+    app.add_option("--db", ctx.options.db, "Store database file (default: $VPSMAIL_DB, [store] path, state folder)");
+    app.add_option("--config", ctx.options.config, "Configuration file (default: $VPSMAIL_CONFIG, /etc/vpsmail/vpsmail.toml)");
+    app.add_flag("--json", ctx.options.json, "Machine-readable JSON output");
+    app.add_flag("-q,--quiet", ctx.options.quiet, "No warnings");
+    app.add_flag("-v,--verbose", ctx.options.verbose, "Say what was done; show error details");
+    app.footer("Exit status: 0 ok, 64 usage, 65 bad data, 67 no such user (route test: a permanent failure), "
+               "68 no such domain, 70 internal error, 73 exists, 74 output error, 75 temporary (route test: only "
+               "temporary failures), 77 permission, 78 configuration.");
+
+    Tree tree{app, ctx, rc};
+    Args args;
+    build(tree, args);
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+        std::string unknown = unknown_command(app, argc, argv);
+        std::fprintf(stderr, "vpsmail: %s (see 'vpsmail --help')\n", unknown.empty() ? e.what() : unknown.c_str());
+        return EX_USAGE;
+    } catch (const vpsmail::Error& e) {
+        std::fprintf(stderr, "vpsmail: %s\n", e.what());
+        if (ctx.options.verbose && !e.detail().empty()) std::fprintf(stderr, "vpsmail: detail: %s\n", e.detail().c_str());
+        return vpsmail::exit_code(e.kind());
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "vpsmail: internal error: %s\n", e.what());
+        return EX_SOFTWARE;
+    }
+    if (std::fflush(stdout) != 0) {
+        std::fprintf(stderr, "vpsmail: cannot write the output\n");
+        return EX_IOERR;
+    }
+    return rc;
+}

@@ -1,0 +1,22 @@
+// Maildir++ folders of accounts: where they are and their creation and removal.
+// Delivery into them (tmp -> new with fsync) comes with the SMTP server; this file only
+// names and makes the folders.
+#pragma once
+
+#include <string>
+
+namespace vpsmail::mailstore {
+
+/// <mail_root>/<domain>/<local>. Throws Error(bad_data) when the domain or local part
+/// cannot be a path component (core/safe_name).
+std::string maildir_path(const std::string& mail_root, const std::string& domain, const std::string& local);
+
+/// Creates the Maildir with cur/, new/ and tmp/ (and missing parents), mode 0700.
+/// Returns false when it existed already. Throws Error(permission/temporary) naming the path.
+bool create_maildir(const std::string& path);
+
+/// Removes the Maildir and everything in it. Returns false when it did not exist.
+/// Throws Error(permission/temporary) naming the path.
+bool remove_maildir(const std::string& path);
+
+}  // namespace vpsmail::mailstore

@@ -1,0 +1,39 @@
+// resolve(store, address): where mail for one recipient goes, by the stages and rules of
+// ROUTING.md (virtusertable -> aliases -> forwards -> users -> catch-all -> bounce). The one
+// resolver: `route test` prints its Resolution and the SMTP server acts on it, so both agree.
+// Reads the store and include files; never writes, delivers or relays anything.
+#pragma once
+
+#include "route/resolution.hpp"
+
+#include <string>
+#include <string_view>
+
+namespace vpsmail::store {
+class Store;
+}
+
+namespace vpsmail::route {
+
+struct Options {
+    bool plus_detail = true;        ///< [routing] plus_detail (rule 9)
+    char detail_delimiter = '+';    ///< [routing] detail_delimiter
+    std::string postmaster;         ///< [routing] postmaster; empty: unset (rule 11)
+    std::string primary_domain;     ///< [server] primary_domain; empty: the first domain added
+    bool allow_programs = false;    ///< [delivery] (rule 12)
+    bool allow_files = false;
+    bool allow_includes = false;
+    int max_depth = 10;             ///< rule 14: a chain of 10 expansions works, the 11th fails
+    bool trace = true;              ///< record Resolution::steps (route test); the server skips it
+};
+
+/// Resolves `address` (local@domain, or a bare name meaning the primary domain) as the server
+/// does for a trusted local sender: a remote address is a remote target.
+/// Throws Error(bad_data) when `address` is not an address; Error(temporary/...) from the
+/// store. Any thread, one Store per thread.
+Resolution resolve(store::Store& store, std::string_view address, const Options& options);
+
+/// The loops that resolving `address` meets (dropped or failed), for the CLI's warnings.
+std::vector<std::string> find_loops(store::Store& store, std::string_view address, const Options& options);
+
+}  // namespace vpsmail::route

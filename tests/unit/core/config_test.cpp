@@ -1,0 +1,81 @@
+#include "core/config.hpp"
+#include "core/error.hpp"
+#include "support/temp_dir.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <fstream>
+
+namespace {
+
+std::string write(const vpsmail::test::TempDir& dir, const std::string& text) {
+    std::string path = dir.file("vpsmail.toml");
+    std::ofstream(path) << text;
+    return path;
+}
+
+}  // namespace
+
+TEST_CASE("a missing config file gives the defaults unless required", "[core][config]") {
+    vpsmail::test::TempDir dir;
+    auto c = vpsmail::load_config(dir.file("absent.toml"), false);
+    CHECK(c.source.empty());
+    CHECK(c.routing.plus_detail);
+    CHECK(c.routing.detail_delimiter == '+');
+    CHECK_FALSE(c.delivery.allow_programs);
+    CHECK_FALSE(c.paths.state_dir.empty());
+    CHECK(c.paths.mail_root == c.paths.state_dir + "/mail");
+    CHECK_THROWS_AS(vpsmail::load_config(dir.file("absent.toml"), true), vpsmail::Error);
+}
+
+TEST_CASE("config keys are read", "[core][config]") {
+    vpsmail::test::TempDir dir;
+    auto path = write(dir,
+                      "[store]\npath = \"/srv/v.db\"\n[server]\nprimary_domain = \"Example.ORG\"\n"
+                      "[paths]\nstate_dir = \"/srv/state\"\n"
+                      "[routing]\nplus_detail = false\ndetail_delimiter = \"-\"\npostmaster = \"root\"\n"
+                      "[delivery]\nallow_programs = true\nallow_files = true\nallow_includes = true\n");
+    auto c = vpsmail::load_config(path, true);
+    CHECK(c.store.path == "/srv/v.db");
+    CHECK(c.server.primary_domain == "example.org");
+    CHECK(c.paths.state_dir == "/srv/state");
+    CHECK(c.paths.mail_root == "/srv/state/mail");
+    CHECK_FALSE(c.routing.plus_detail);
+    CHECK(c.routing.detail_delimiter == '-');
+    CHECK(c.routing.postmaster == "root");
+    CHECK(c.delivery.allow_programs);
+    CHECK(c.delivery.allow_files);
+    CHECK(c.delivery.allow_includes);
+    auto again = vpsmail::format_config(c);
+    CHECK_THAT(again, Catch::Contains("detail_delimiter = \"-\""));
+}
+
+TEST_CASE("bad config files name the key and the line", "[core][config]") {
+    struct Case {
+        const char* text;
+        const char* want;
+    };
+    const Case cases[] = {
+        {"[nope]\nx = 1\n", ":1: unknown section or key 'nope'"},
+        {"[routing]\nplus_detail = true\ncolour = 1\n", ":3: routing.colour: unknown key"},
+        {"[routing]\n\nplus_detail = \"yes\"\n", ":3: routing.plus_detail: must be a boolean"},
+        {"[routing]\ndetail_delimiter = \"ab\"\n", ":2: routing.detail_delimiter"},
+        {"[server]\nprimary_domain = \"bad..domain\"\n", ":2: server.primary_domain"},
+        {"[paths]\nstate_dir = \"relative\"\n", "must be an absolute path"},
+        {"[routing\n", ":1:"},
+        {"routing = 3\n", "must be a section"},
+    };
+    for (const auto& c : cases) {
+        SECTION(c.text) {
+            vpsmail::test::TempDir dir;
+            auto path = write(dir, c.text);
+            try {
+                vpsmail::load_config(path, true);
+                FAIL("accepted");
+            } catch (const vpsmail::Error& e) {
+                CHECK(e.kind() == vpsmail::ErrorKind::config);
+                CHECK_THAT(e.what(), Catch::Contains(c.want));
+            }
+        }
+    }
+}
