@@ -484,10 +484,13 @@ void Resolver::drop_loop(const std::string& key, const std::string& local, const
     }
     ring.push_back(key);
     std::string text = join(ring, " -> ");
-    result_.loops.push_back(fmt::format("loop: {}", text));
-    step("loop", entry, fmt::format("dropped: {}", text), false, depth);
     // Rule 14: (a) the named address's own mailbox, (b) the nearest account back along the path.
     bool kept = deliver_if_account(local, domain, depth);
+    // An account's forward or alias naming the account itself (`forward set bob@d bob x@y`,
+    // `bob: bob, x@y`) is the idiom for keeping a copy (rule 10), not a loop to warn about.
+    bool keeps_own_copy = kept && ring.size() == 2;
+    if (!keeps_own_copy) result_.loops.push_back(fmt::format("loop: {}", text));
+    step("loop", entry, keeps_own_copy ? "names itself: its own mailbox" : fmt::format("dropped: {}", text), false, depth);
     for (auto node = path.rbegin(); node != path.rend(); ++node) {
         if (deliver_if_account(node->local, node->domain, depth)) {
             kept = true;
