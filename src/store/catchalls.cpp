@@ -34,7 +34,7 @@ std::optional<std::string> Store::find_catchall(std::string_view domain) {
     refresh_cache();
     auto it = cache_->domains.find(lower_ascii(domain));
     if (it == cache_->domains.end()) return std::nullopt;
-    return it->second;
+    return it->second.catchall;
 }
 
 std::vector<Catchall> Store::list_catchalls() {

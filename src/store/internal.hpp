@@ -24,7 +24,11 @@ struct Store::Cache {
     bool valid = false;
     std::int64_t data_version = 0;
     std::uint64_t commits = 0;
-    std::unordered_map<std::string, std::optional<std::string>, Hash, std::equal_to<>> domains;
+    struct Entry {
+        std::int64_t id = 0;
+        std::optional<std::string> catchall;
+    };
+    std::unordered_map<std::string, Entry, Hash, std::equal_to<>> domains;
 };
 
 namespace detail {

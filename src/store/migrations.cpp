@@ -20,7 +20,8 @@ struct Migration {
 };
 
 // Forward only; a released step is never edited, a change is a new step. Plain SQL that
-// PostgreSQL also accepts, except INTEGER PRIMARY KEY meaning the rowid.
+// PostgreSQL also accepts, except INTEGER PRIMARY KEY meaning the rowid and WITHOUT ROWID
+// (vusers: a lookup by key is one B-tree descent; PostgreSQL just drops the clause).
 constexpr Migration migrations[] = {
     {1, R"sql(
 CREATE TABLE domains (
@@ -53,11 +54,10 @@ CREATE TABLE alias_targets (
     UNIQUE (alias_id, target_lc)
 );
 CREATE TABLE vusers (
-    id INTEGER PRIMARY KEY,
+    key TEXT NOT NULL PRIMARY KEY,
     domain_id INTEGER NOT NULL REFERENCES domains (id) ON DELETE CASCADE,
-    key TEXT NOT NULL UNIQUE,
     target TEXT NOT NULL
-);
+) WITHOUT ROWID;
 CREATE INDEX vusers_domain ON vusers (domain_id);
 CREATE TABLE forward_targets (
     user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,

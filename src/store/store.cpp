@@ -147,11 +147,11 @@ void Store::refresh_cache() {
     cache_->commits = db_->commits();
     cache_->domains.clear();
     {
-        auto q = db_->query("SELECT d.name, c.target FROM domains d LEFT JOIN catchalls c ON c.domain_id = d.id");
+        auto q = db_->query("SELECT d.name, d.id, c.target FROM domains d LEFT JOIN catchalls c ON c.domain_id = d.id");
         while (q.step()) {
-            std::optional<std::string> catchall;
-            if (!q.is_null(1)) catchall = q.text(1);
-            cache_->domains.emplace(q.text(0), std::move(catchall));
+            Cache::Entry entry{q.int64(1), std::nullopt};
+            if (!q.is_null(2)) entry.catchall = q.text(2);
+            cache_->domains.emplace(q.text(0), std::move(entry));
         }
     }
     tx.commit();
