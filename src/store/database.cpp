@@ -110,10 +110,6 @@ Database::Database(std::string path, bool read_only) : path_(std::move(path)), r
         // A crafted file cannot run functions from its schema or corrupt itself through us.
         sqlite3_db_config(db_, SQLITE_DBCONFIG_DEFENSIVE, 1, nullptr);
         sqlite3_db_config(db_, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, nullptr);
-        // Each CLI command is a short process: checkpointing and deleting the WAL at every close
-        // would cost three fsyncs per command. The WAL is kept and checkpointed by SQLite's
-        // automatic checkpoint (every 1000 pages) instead.
-        sqlite3_db_config(db_, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
         exec("PRAGMA foreign_keys = ON");
         // With WAL, NORMAL never corrupts the file; a power cut (not a process crash) may undo
         // the last commits. Store writes are admin commands, not acknowledged mail.

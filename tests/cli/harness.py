@@ -15,6 +15,18 @@ HASH = "$y$j9T$F5Jx5fExrKuPp53xLKQ..1$GmcwIgvdUC9qLWcKCi6gklUa1dM3ziD43YxYNURLKy
 SHA512_HASH = "$6$saltsalt$TVLlQcbpFVof5W3Yz4DTP6gRstiNuHwwTt6GLc1E5n0U0aDehy0S5knV8wiOQSpT0Y77vwPZN.Pq.H91p5hVO1"
 
 
+def as_nobody():
+    """The argv prefix that runs a command as nobody when we are root ([] otherwise), or None
+    when nobody cannot run the binary (a build folder it may not enter)."""
+    if os.geteuid() != 0:
+        return []
+    if not shutil.which("setpriv"):
+        return None
+    prefix = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    p = subprocess.run(prefix + [BIN, "--version"], capture_output=True)
+    return prefix if p.returncode == 0 else None
+
+
 def require_binary(test_case):
     if not BIN or not os.access(BIN, os.X_OK):
         raise unittest.SkipTest("VPSMAIL_BIN is not set to the built vpsmail binary")
