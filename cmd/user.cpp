@@ -15,7 +15,7 @@ namespace vpsmail::cli {
 namespace {
 
 // An account's address: local part lower case, never quoted, usable as a folder name.
-Address account_address(Context& ctx, const std::string& text) {
+Address account_address(const std::string& text) {
     Address a = parse_address(text);
     if (a.quoted)
         throw Error(ErrorKind::bad_data, fmt::format("invalid account '{}': a quoted local part cannot be an account", text));
@@ -23,7 +23,6 @@ Address account_address(Context& ctx, const std::string& text) {
         throw Error(ErrorKind::bad_data, fmt::format("invalid account '{}': an address literal is not a local domain", text));
     a.local = lower_ascii(a.local);
     check_safe_name(a.local, "local part");
-    (void)ctx;
     return a;
 }
 
@@ -64,7 +63,7 @@ void write_user_json(JsonWriter& j, const store::User& u, const std::optional<st
 }  // namespace
 
 int user_add(Context& ctx, const UserAddArgs& args) {
-    Address a = account_address(ctx, args.address);
+    Address a = account_address(args.address);
     const Config& config = ctx.config();
     if (config.routing.plus_detail && a.local.find(config.routing.detail_delimiter) != std::string::npos)
         throw Error(ErrorKind::bad_data,
@@ -101,7 +100,7 @@ int user_add(Context& ctx, const UserAddArgs& args) {
 }
 
 int user_del(Context& ctx, const std::string& address, bool keep_mail) {
-    Address a = account_address(ctx, address);
+    Address a = account_address(address);
     std::string maildir = mailstore::maildir_path(ctx.config().paths.mail_root, a.domain, a.local);
     ctx.store().remove_user(a.local, a.domain);
     if (keep_mail) {
@@ -114,7 +113,7 @@ int user_del(Context& ctx, const std::string& address, bool keep_mail) {
 }
 
 int user_passwd(Context& ctx, const std::string& address, bool password_stdin) {
-    Address a = account_address(ctx, address);
+    Address a = account_address(address);
     store::Store& store = ctx.store();
     if (!store.find_user(a.local, a.domain)) throw Error(ErrorKind::no_such_user, not_found(a));
     store.set_password_hash(a.local, a.domain, auth::hash_password(new_password(password_stdin)));
@@ -147,7 +146,7 @@ int user_list(Context& ctx, const std::string& domain) {
 }
 
 int user_show(Context& ctx, const std::string& address) {
-    Address a = account_address(ctx, address);
+    Address a = account_address(address);
     auto u = ctx.store().find_user(a.local, a.domain);
     if (!u) throw Error(ErrorKind::no_such_user, not_found(a));
     auto forward = ctx.store().find_forward(a.local, a.domain);
@@ -173,14 +172,14 @@ int user_show(Context& ctx, const std::string& address) {
 }
 
 int user_enable(Context& ctx, const std::string& address, bool enabled) {
-    Address a = account_address(ctx, address);
+    Address a = account_address(address);
     ctx.store().set_enabled(a.local, a.domain, enabled);
     ctx.note(fmt::format("{} user {}", enabled ? "enabled" : "disabled", a.str()));
     return 0;
 }
 
 int user_quota(Context& ctx, const std::string& address, const std::string& size) {
-    Address a = account_address(ctx, address);
+    Address a = account_address(address);
     std::uint64_t bytes = parse_size(size);
     ctx.store().set_quota(a.local, a.domain, bytes);
     ctx.note(fmt::format("set the quota of {} to {}", a.str(), format_size(bytes)));

@@ -27,6 +27,11 @@ struct PathNode {
 using Path = std::vector<PathNode>;
 using ReplacementChain = std::vector<std::string>;  // virtusertable/catch-all replacements (rule 14)
 
+// Rule 13: the same failure is reported once, whatever path reached it.
+std::string failure_key(const Failure& f) {
+    return fmt::format("{}\n{}\n{}\n{}", lower_ascii(f.target), f.code, f.status, f.text);
+}
+
 std::string join(const std::vector<std::string>& items, std::string_view sep = ", ") {
     std::string out;
     for (const auto& item : items) {
@@ -90,9 +95,9 @@ void Resolver::mailbox(const std::string& local, const std::string& domain, cons
 }
 
 void Resolver::fail(const std::string& target, int code, const char* status, const std::string& text) {
-    std::string key = fmt::format("{}\n{}\n{}\n{}", lower_ascii(target), code, status, text);
-    if (!seen_failures_.insert(key).second) return;  // rule 13: the same failure once
-    result_.failures.push_back(Failure{target, code, status, text});
+    Failure failure{target, code, status, text};
+    if (!seen_failures_.insert(failure_key(failure)).second) return;
+    result_.failures.push_back(std::move(failure));
 }
 
 void Resolver::fail(const std::string& target, const ErrorReply& reply) {
@@ -166,10 +171,7 @@ void Resolver::resolve_address(const Address& a, int stage, Path& path, Replacem
     std::size_t failures = result_.failures.size();
     resolve_stages(a, stage, path, chain, depth);
     if (reached_ != reached || result_.failures.size() == failures) return;
-    for (std::size_t i = failures; i < result_.failures.size(); ++i) {
-        const Failure& f = result_.failures[i];
-        seen_failures_.erase(fmt::format("{}\n{}\n{}\n{}", lower_ascii(f.target), f.code, f.status, f.text));
-    }
+    for (std::size_t i = failures; i < result_.failures.size(); ++i) seen_failures_.erase(failure_key(result_.failures[i]));
     result_.failures.resize(failures);
     step("postmaster", a.str(), options_.postmaster, true, depth);
     Address pm = parse_recipient(options_.postmaster);
