@@ -70,9 +70,7 @@ int alias_list(Context& ctx, const std::string& domain) {
     auto aliases = ctx.store().list_aliases();
     if (!domain.empty()) {
         // Aliases apply in every domain; --domain keeps those with an entry in that domain.
-        std::string d = normalize_domain(domain);
-        if (!ctx.store().find_domain(d))
-            throw Error(ErrorKind::no_such_domain, fmt::format("no such domain '{}' (see 'vpsmail domain list')", domain));
+        std::string d = ctx.get_domain(domain).name;
         std::erase_if(aliases, [&](const store::Alias& a) {
             return std::none_of(a.targets.begin(), a.targets.end(), [&](const std::string& t) { return names_domain(t, d); });
         });

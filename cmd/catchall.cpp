@@ -30,9 +30,7 @@ int catchall_show(Context& ctx, const std::string& domain) {
     if (domain.empty()) {
         rows = ctx.store().list_catchalls();
     } else {
-        std::string name = normalize_domain(domain);
-        if (!ctx.store().find_domain(name))
-            throw Error(ErrorKind::no_such_domain, fmt::format("no such domain '{}' (see 'vpsmail domain list')", domain));
+        std::string name = ctx.get_domain(domain).name;
         auto target = ctx.store().find_catchall(name);
         if (!target)
             throw Error(ErrorKind::no_such_user, fmt::format("domain '{}' has no catch-all", name));

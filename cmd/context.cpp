@@ -1,7 +1,11 @@
 #include "context.hpp"
 
+#include "core/address.hpp"
+#include "core/error.hpp"
 #include "core/paths.hpp"
 #include "print.hpp"
+
+#include <fmt/format.h>
 
 #include <cstdlib>
 
@@ -34,6 +38,12 @@ store::Store& Context::store() {
     config();
     if (!store_) store_ = store::Store::open(db_path());
     return *store_;
+}
+
+store::Domain Context::get_domain(const std::string& text) {
+    auto domain = store().find_domain(normalize_domain(text));
+    if (!domain) throw Error(ErrorKind::no_such_domain, fmt::format("no such domain '{}' (see 'vpsmail domain list')", text));
+    return *domain;
 }
 
 route::Options Context::route_options() {

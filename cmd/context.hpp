@@ -33,6 +33,9 @@ public:
     std::string db_path();
     /// The store, opened (and created) on first use.
     store::Store& store();
+    /// The local domain named by `text` (any case, trailing dot, U-labels). Throws
+    /// Error(bad_data) for a malformed name, Error(no_such_domain) when it is not local.
+    store::Domain get_domain(const std::string& text);
     /// Resolver options from [routing], [server] and [delivery].
     route::Options route_options();
 

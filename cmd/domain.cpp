@@ -66,22 +66,19 @@ int domain_list(Context& ctx) {
 }
 
 int domain_show(Context& ctx, const std::string& domain) {
-    std::string name = normalize_domain(domain);
-    auto d = ctx.store().find_domain(name);
-    if (!d)
-        throw Error(ErrorKind::no_such_domain, fmt::format("no such domain '{}' (see 'vpsmail domain list')", domain));
+    auto d = ctx.get_domain(domain);
     if (ctx.options.json) {
         JsonWriter j;
-        write_domain_json(j, *d);
+        write_domain_json(j, d);
         print(j.str());
         return 0;
     }
     Fields f;
-    f.add("domain", d->name);
-    f.add("created", format_time(d->created));
-    f.add("users", std::to_string(d->users));
-    f.add("vusers", std::to_string(d->vusers));
-    f.add("catchall", d->catchall.value_or(""));
+    f.add("domain", d.name);
+    f.add("created", format_time(d.created));
+    f.add("users", std::to_string(d.users));
+    f.add("vusers", std::to_string(d.vusers));
+    f.add("catchall", d.catchall.value_or(""));
     print(f.str());
     return 0;
 }

@@ -124,9 +124,7 @@ int user_passwd(Context& ctx, const std::string& address, bool password_stdin) {
 int user_list(Context& ctx, const std::string& domain) {
     std::string name;
     if (!domain.empty()) {
-        name = normalize_domain(domain);
-        if (!ctx.store().find_domain(name))
-            throw Error(ErrorKind::no_such_domain, fmt::format("no such domain '{}' (see 'vpsmail domain list')", domain));
+        name = ctx.get_domain(domain).name;
     }
     auto users = ctx.store().list_users(name);
     if (ctx.options.json) {

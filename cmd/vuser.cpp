@@ -44,9 +44,7 @@ int vuser_unmap(Context& ctx, const std::string& key) {
 int vuser_list(Context& ctx, const std::string& domain) {
     std::string name;
     if (!domain.empty()) {
-        name = normalize_domain(domain);
-        if (!ctx.store().find_domain(name))
-            throw Error(ErrorKind::no_such_domain, fmt::format("no such domain '{}' (see 'vpsmail domain list')", domain));
+        name = ctx.get_domain(domain).name;
     }
     auto entries = ctx.store().list_vusers(name);
     if (ctx.options.json) {
