@@ -49,6 +49,17 @@ class DomainTest(CliTest):
                          [{"name": "sales", "targets": ["ann@remote.test"]}])
         self.assertEqual(json.loads(self.w.ok("--json", "vuser", "list")), [])
 
+    def test_del_force_removes_mail_unless_keep_mail(self):
+        for domain in ("shop.test", "keep.test"):
+            self.w.ok("domain", "add", domain)
+            self.w.ok("user", "add", "bob@" + domain, "--password-hash", HASH)
+        self.assertFails(["domain", "del", "keep.test", "--keep-mail"], 64, "--keep-mail", "--force")
+        self.w.ok("domain", "del", "shop.test", "--force")
+        self.assertFalse(os.path.exists(os.path.join(self.w.mail_root, "shop.test")))
+        self.w.ok("domain", "del", "keep.test", "--force", "--keep-mail")
+        self.assertTrue(os.path.isdir(os.path.join(self.w.mail_root, "keep.test", "bob", "cur")))
+        self.assertEqual(json.loads(self.w.ok("--json", "domain", "list")), [])
+
 
 class UserTest(CliTest):
     def setUp(self):
@@ -67,6 +78,7 @@ class UserTest(CliTest):
         self.assertEqual(info["quota"], 500 * 1024 * 1024)
         self.assertEqual(info["password_scheme"], "$y$")
         self.assertTrue(info["enabled"])
+        self.assertEqual(info["maildir"], self.maildir("bob"))
         for sub in ("cur", "new", "tmp"):
             st = os.stat(os.path.join(self.maildir("bob"), sub))
             self.assertEqual(stat.S_IMODE(st.st_mode), 0o700)
