@@ -58,7 +58,11 @@ void seed(store::Store& s) {
                std::chrono::duration<double>(Clock::now() - started).count());
 }
 
-std::vector<std::string> addresses(std::size_t n, unsigned seed) {
+const char* const kind_names[] = {"vuser hit", "alias", "account", "+detail", "bounce", "remote"};
+
+int kind_of(int draw) { return draw < 40 ? 0 : draw < 60 ? 1 : draw < 80 ? 2 : draw < 85 ? 3 : draw < 95 ? 4 : 5; }
+
+std::vector<std::string> addresses(std::size_t n, unsigned seed, std::vector<int>& kinds) {
     std::mt19937 rng(seed);
     std::uniform_int_distribution<int> pick_domain(0, domains - 1), pick_user(0, users_per_domain - 1),
         pick_vuser(0, vusers_per_domain - 1), pick_alias(0, aliases - 1), pick_kind(0, 99);
@@ -67,6 +71,7 @@ std::vector<std::string> addresses(std::size_t n, unsigned seed) {
     for (std::size_t i = 0; i < n; ++i) {
         std::string dn = domain_name(pick_domain(rng));
         int kind = pick_kind(rng);
+        kinds.push_back(kind_of(kind));
         if (kind < 40) out.push_back(fmt::format("v{}@{}", pick_vuser(rng), dn));                // vuser hit
         else if (kind < 60) out.push_back(fmt::format("a{}@{}", pick_alias(rng), dn));           // alias
         else if (kind < 80) out.push_back(fmt::format("u{}@{}", pick_user(rng), dn));            // account
@@ -77,7 +82,7 @@ std::vector<std::string> addresses(std::size_t n, unsigned seed) {
     return out;
 }
 
-void run(store::Store& s, const std::vector<std::string>& list, bool trace) {
+void run(store::Store& s, const std::vector<std::string>& list, const std::vector<int>& kinds, bool trace) {
     route::Options options;
     options.trace = trace;
     std::vector<double> micros;
@@ -91,6 +96,17 @@ void run(store::Store& s, const std::vector<std::string>& list, bool trace) {
         delivered += r.outcome == route::Outcome::deliver;
     }
     double seconds = std::chrono::duration<double>(Clock::now() - started).count();
+    if (!trace) {
+        // Median latency of each kind of address, to show where the time goes.
+        for (int k = 0; k < 6; ++k) {
+            std::vector<double> of_kind;
+            for (std::size_t i = 0; i < micros.size(); ++i)
+                if (kinds[i] == k) of_kind.push_back(micros[i]);
+            if (of_kind.empty()) continue;
+            std::nth_element(of_kind.begin(), of_kind.begin() + static_cast<std::ptrdiff_t>(of_kind.size() / 2), of_kind.end());
+            fmt::print("  {:<10} {:>8} addresses  p50 {:.1f} us\n", kind_names[k], of_kind.size(), of_kind[of_kind.size() / 2]);
+        }
+    }
     std::sort(micros.begin(), micros.end());
     auto pct = [&](double p) { return micros[static_cast<std::size_t>(p * static_cast<double>(micros.size() - 1))]; };
     fmt::print("{:<22} {:>9} resolutions in {:.2f} s = {:>7.0f}/s   p50 {:.1f} us  p99 {:.1f} us  p99.9 {:.1f} us  "
@@ -121,11 +137,15 @@ int main(int argc, char** argv) {
         auto s = store::Store::open(path);
         if (s->list_domains().empty()) seed(*s);
         fmt::print("store {}: {:.1f} MB\n", path, static_cast<double>(std::filesystem::file_size(path)) / 1e6);
-        auto list = addresses(count, seed_value);
+        std::vector<int> kinds;
+        auto list = addresses(count, seed_value, kinds);
         // Warm the page cache and the memory map the way a running server is warm.
-        run(*s, std::vector<std::string>(list.begin(), list.begin() + static_cast<std::ptrdiff_t>(std::min<std::size_t>(list.size(), 50000))), false);
-        run(*s, list, false);
-        run(*s, list, true);
+        std::size_t warm = std::min<std::size_t>(list.size(), 50000);
+        std::vector<std::string> warm_list(list.begin(), list.begin() + static_cast<std::ptrdiff_t>(warm));
+        std::vector<int> warm_kinds(kinds.begin(), kinds.begin() + static_cast<std::ptrdiff_t>(warm));
+        run(*s, warm_list, warm_kinds, false);
+        run(*s, list, kinds, false);
+        run(*s, list, kinds, true);
     } catch (const std::exception& e) {
         fmt::print(stderr, "route_bench: {}\n", e.what());
         return 70;
