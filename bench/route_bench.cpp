@@ -1,11 +1,13 @@
 // bench/route: resolution throughput and latency on a large store (issue 2, section 9).
 // A store with 1,000,000 virtusertable entries, 100,000 aliases and 100,000 users over 1,000
 // domains; resolves N random addresses in-process on one thread, first as the SMTP server
-// does (no trace), then as `route test` does (with the step trace), and prints the figures.
+// does (through the in-memory routing index, no trace), then as `route test` does (SQLite, with
+// the step trace), and prints the figures, with the index's load time and memory.
 //
-//   route_bench [--store PATH] [--addresses N] [--seed S]
+//   route_bench [--store PATH] [--addresses N] [--seed S] [--index-only]
 // With --store, an existing benchmark store at PATH is reused (and a new one kept there).
 #include "route/resolver.hpp"
+#include "store/index.hpp"
 #include "store/store.hpp"
 
 #include <fmt/format.h>
@@ -14,8 +16,10 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <random>
 #include <string>
+#include <unistd.h>
 #include <vector>
 
 namespace {
@@ -82,7 +86,17 @@ std::vector<std::string> addresses(std::size_t n, unsigned seed, std::vector<int
     return out;
 }
 
-void run(store::Store& s, const std::vector<std::string>& list, const std::vector<int>& kinds, bool trace) {
+// Resident memory of this process, in MB (/proc/self/statm).
+double resident_mb() {
+    std::ifstream statm("/proc/self/statm");
+    double size = 0, resident = 0;
+    statm >> size >> resident;
+    return resident * static_cast<double>(::sysconf(_SC_PAGESIZE)) / 1e6;
+}
+
+// `source`: the Store (SQLite) or the RoutingIndex.
+template <typename Source>
+void run(Source& s, const char* label, const std::vector<std::string>& list, const std::vector<int>& kinds, bool trace) {
     route::Options options;
     options.trace = trace;
     std::vector<double> micros;
@@ -96,7 +110,7 @@ void run(store::Store& s, const std::vector<std::string>& list, const std::vecto
         delivered += r.outcome == route::Outcome::deliver;
     }
     double seconds = std::chrono::duration<double>(Clock::now() - started).count();
-    if (!trace) {
+    if (!trace && list.size() > 50000) {
         // Median latency of each kind of address, to show where the time goes.
         for (int k = 0; k < 6; ++k) {
             std::vector<double> of_kind;
@@ -109,9 +123,9 @@ void run(store::Store& s, const std::vector<std::string>& list, const std::vecto
     }
     std::sort(micros.begin(), micros.end());
     auto pct = [&](double p) { return micros[static_cast<std::size_t>(p * static_cast<double>(micros.size() - 1))]; };
-    fmt::print("{:<22} {:>9} resolutions in {:.2f} s = {:>7.0f}/s   p50 {:.1f} us  p99 {:.1f} us  p99.9 {:.1f} us  "
+    fmt::print("{:<30} {:>9} resolutions in {:.2f} s = {:>7.0f}/s   p50 {:.1f} us  p99 {:.1f} us  p99.9 {:.1f} us  "
                "({} delivered)\n",
-               trace ? "route test (trace)" : "server (no trace)", list.size(), seconds,
+               label, list.size(), seconds,
                static_cast<double>(list.size()) / seconds, pct(0.50), pct(0.99), pct(0.999), delivered);
 }
 
@@ -121,13 +135,20 @@ int main(int argc, char** argv) {
     std::string path;
     std::size_t count = 1000000;
     unsigned seed_value = 42;
-    for (int i = 1; i + 1 < argc; i += 2) {
+    bool with_sqlite = true;
+    for (int i = 1; i < argc; i += 2) {
         std::string flag = argv[i];
+        if (flag == "--index-only") {
+            with_sqlite = false;
+            --i;
+            continue;
+        }
+        if (i + 1 == argc) flag = "--help";
         if (flag == "--store") path = argv[i + 1];
         else if (flag == "--addresses") count = std::strtoull(argv[i + 1], nullptr, 10);
         else if (flag == "--seed") seed_value = static_cast<unsigned>(std::strtoul(argv[i + 1], nullptr, 10));
         else {
-            fmt::print(stderr, "usage: route_bench [--store PATH] [--addresses N] [--seed S]\n");
+            fmt::print(stderr, "usage: route_bench [--store PATH] [--addresses N] [--seed S] [--index-only]\n");
             return 64;
         }
     }
@@ -143,9 +164,21 @@ int main(int argc, char** argv) {
         std::size_t warm = std::min<std::size_t>(list.size(), 50000);
         std::vector<std::string> warm_list(list.begin(), list.begin() + static_cast<std::ptrdiff_t>(warm));
         std::vector<int> warm_kinds(kinds.begin(), kinds.begin() + static_cast<std::ptrdiff_t>(warm));
-        run(*s, warm_list, warm_kinds, false);
-        run(*s, list, kinds, false);
-        run(*s, list, kinds, true);
+        const double before = resident_mb();
+        auto loading = Clock::now();
+        auto index = store::RoutingIndex::open(path);
+        auto stats = index->stats();
+        fmt::print("index loaded in {:.2f} s: {} domains, {} accounts, {} aliases, {} vuser entries, +{:.0f} MB resident\n",
+                   std::chrono::duration<double>(Clock::now() - loading).count(), stats.domains, stats.accounts,
+                   stats.aliases, stats.vusers, resident_mb() - before);
+        run(*index, "warm-up", warm_list, warm_kinds, false);
+        run(*index, "server (index, no trace)", list, kinds, false);
+        run(*index, "index, with trace", list, kinds, true);
+        if (with_sqlite) {
+            run(*s, "warm-up", warm_list, warm_kinds, false);
+            run(*s, "SQLite, no trace", list, kinds, false);
+            run(*s, "route test (SQLite, trace)", list, kinds, true);
+        }
     } catch (const std::exception& e) {
         fmt::print(stderr, "route_bench: {}\n", e.what());
         return 70;

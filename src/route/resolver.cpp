@@ -3,6 +3,7 @@
 #include "core/address.hpp"
 #include "core/error.hpp"
 #include "route/targets.hpp"
+#include "store/index.hpp"
 #include "store/store.hpp"
 
 #include <fmt/format.h>
@@ -43,7 +44,7 @@ std::string join(const std::vector<std::string>& items, std::string_view sep = "
 
 class Resolver {
 public:
-    Resolver(store::Store& store, const Options& options, Resolution& result)
+    Resolver(store::RoutingSource& store, const Options& options, Resolution& result)
         : store_(store), options_(options), result_(result) {}
 
     void run(std::string_view address);
@@ -68,7 +69,7 @@ private:
     void fail(const std::string& target, const ErrorReply& reply);
     void step(const char* stage, std::string key, std::string result, bool matched, int depth);
 
-    store::Store& store_;
+    store::RoutingSource& store_;
     const Options& options_;
     Resolution& result_;
     std::unordered_set<std::string> seen_targets_;
@@ -509,6 +510,13 @@ Resolution resolve(store::Store& store, std::string_view address, const Options&
     // One read lock for the whole resolution: consistent, and far cheaper than one per lookup.
     auto snapshot = store.read_snapshot();
     Resolver(store, options, result).run(address);
+    return result;
+}
+
+Resolution resolve(store::RoutingIndex& index, std::string_view address, const Options& options) {
+    Resolution result;
+    auto view = index.view();  // one consistent state of the index for the whole resolution
+    Resolver(view, options, result).run(address);
     return result;
 }
 

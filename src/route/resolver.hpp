@@ -11,6 +11,7 @@
 
 namespace vpsmail::store {
 class Store;
+class RoutingIndex;
 }
 
 namespace vpsmail::route {
@@ -32,6 +33,11 @@ struct Options {
 /// Throws Error(bad_data) when `address` is not an address; Error(temporary/...) from the
 /// store. Any thread, one Store per thread.
 Resolution resolve(store::Store& store, std::string_view address, const Options& options);
+
+/// The same, reading the server's in-memory index of the store (store/index.hpp) instead of
+/// SQLite: the same Resolver code on the same data, so route test and the server agree.
+/// Any number of threads may share one index.
+Resolution resolve(store::RoutingIndex& index, std::string_view address, const Options& options);
 
 /// The loops that resolving `address` meets (dropped or failed), for the CLI's warnings.
 std::vector<std::string> find_loops(store::Store& store, std::string_view address, const Options& options);

@@ -31,10 +31,9 @@ void Store::unset_catchall(const std::string& domain) {
 }
 
 std::optional<std::string> Store::find_catchall(std::string_view domain) {
-    refresh_cache();
-    auto it = cache_->domains.find(lower_ascii(domain));
-    if (it == cache_->domains.end()) return std::nullopt;
-    return it->second.catchall;
+    const CachedDomain* d = cached_domain(domain);
+    if (d == nullptr) return std::nullopt;
+    return d->catchall;
 }
 
 std::vector<Catchall> Store::list_catchalls() {

@@ -116,6 +116,8 @@ Database::Database(std::string path, bool read_only) : path_(std::move(path)), r
         exec("PRAGMA synchronous = NORMAL");
         // Read pages through a memory map: a lookup in a large store then costs no pread(2).
         exec("PRAGMA mmap_size = 1073741824");
+        // Tells long-lived readers (RoutingIndex) that something was written; see generation.hpp.
+        if (!read_only_) generation_ = Generation::open(path_, true);
     } catch (...) {
         close();
         throw;
@@ -226,7 +228,10 @@ void Transaction::commit() {
     if (!outer_ || done_) return;
     db_.query("COMMIT").run();
     done_ = true;
-    if (kind_ == TransactionKind::write) ++db_.commits_;
+    if (kind_ == TransactionKind::write) {
+        ++db_.commits_;
+        if (db_.generation_) db_.generation_->bump();
+    }
 }
 
 }  // namespace vpsmail::store

@@ -11,6 +11,8 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "store/generation.hpp"
+
 struct sqlite3;
 struct sqlite3_stmt;
 
@@ -114,6 +116,7 @@ private:
     bool read_only_;
     sqlite3* db_ = nullptr;
     std::uint64_t commits_ = 0;
+    std::unique_ptr<Generation> generation_;  ///< read-write connections bump it after each commit
     const class Transaction* outer_ = nullptr;  ///< the Transaction that ran BEGIN, if any
 
     struct SqlHash {

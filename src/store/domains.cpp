@@ -132,8 +132,7 @@ std::optional<Domain> Store::find_domain(const std::string& domain) {
 }
 
 bool Store::is_local_domain(std::string_view domain) {
-    refresh_cache();
-    return cache_->domains.find(lower_ascii(domain)) != cache_->domains.end();
+    return cached_domain(domain) != nullptr;
 }
 
 std::optional<std::string> Store::first_domain() {

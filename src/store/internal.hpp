@@ -14,21 +14,26 @@
 
 namespace vpsmail::store {
 
-/// Every domain and its catch-all, valid while neither this connection's commits nor
-/// PRAGMA data_version (other connections' commits) changed since it was loaded.
+/// The domains and catch-alls looked up so far (absent ones too), valid while neither this
+/// connection's commits nor PRAGMA data_version (other connections' commits) changed since they
+/// were read. Filled one point lookup at a time: a short command asks about one or two domains
+/// and should not read a thousand.
+struct Store::CachedDomain {
+    std::int64_t id = 0;
+    std::optional<std::string> catchall;
+};
+
 struct Store::Cache {
     struct Hash {
         using is_transparent = void;
         std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
     };
+    /// Remote domains are remembered too; the map is emptied when it reaches this size.
+    static constexpr std::size_t max_entries = 65536;
     bool valid = false;
     std::int64_t data_version = 0;
     std::uint64_t commits = 0;
-    struct Entry {
-        std::int64_t id = 0;
-        std::optional<std::string> catchall;
-    };
-    std::unordered_map<std::string, Entry, Hash, std::equal_to<>> domains;
+    std::unordered_map<std::string, std::optional<CachedDomain>, Hash, std::equal_to<>> domains;  ///< nullopt: not local
 };
 
 namespace detail {

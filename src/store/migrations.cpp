@@ -70,6 +70,46 @@ CREATE TABLE catchalls (
     target TEXT NOT NULL
 );
 )sql"},
+    // The change log that lets a long-lived reader (the server's routing index, RoutingIndex)
+    // catch up with other processes' writes by re-reading only what changed. Every write to a
+    // routing table logs the object it touched, by triggers, so nothing that writes the file,
+    // ON DELETE CASCADE included, can forget to. The log keeps the newest 65,536 entries; a
+    // reader that fell further behind reloads everything.
+    {2, R"sql(
+CREATE TABLE changes (
+    seq INTEGER PRIMARY KEY,
+    object TEXT NOT NULL,  -- 'domain' (domains.id), 'user' (users.id), 'alias' (aliases.id), 'vuser' (vusers.key)
+    id INTEGER,
+    key TEXT
+);
+CREATE TRIGGER changes_prune AFTER INSERT ON changes BEGIN
+    DELETE FROM changes WHERE seq <= NEW.seq - 65536;
+END;
+CREATE TRIGGER domains_ins AFTER INSERT ON domains BEGIN INSERT INTO changes (object, id) VALUES ('domain', NEW.id); END;
+CREATE TRIGGER domains_upd AFTER UPDATE ON domains BEGIN INSERT INTO changes (object, id) VALUES ('domain', NEW.id); END;
+CREATE TRIGGER domains_del AFTER DELETE ON domains BEGIN INSERT INTO changes (object, id) VALUES ('domain', OLD.id); END;
+CREATE TRIGGER catchalls_ins AFTER INSERT ON catchalls BEGIN INSERT INTO changes (object, id) VALUES ('domain', NEW.domain_id); END;
+CREATE TRIGGER catchalls_upd AFTER UPDATE ON catchalls BEGIN INSERT INTO changes (object, id) VALUES ('domain', NEW.domain_id); END;
+CREATE TRIGGER catchalls_del AFTER DELETE ON catchalls BEGIN INSERT INTO changes (object, id) VALUES ('domain', OLD.domain_id); END;
+CREATE TRIGGER users_ins AFTER INSERT ON users BEGIN INSERT INTO changes (object, id) VALUES ('user', NEW.id); END;
+CREATE TRIGGER users_upd AFTER UPDATE ON users BEGIN INSERT INTO changes (object, id) VALUES ('user', NEW.id); END;
+CREATE TRIGGER users_del AFTER DELETE ON users BEGIN INSERT INTO changes (object, id) VALUES ('user', OLD.id); END;
+CREATE TRIGGER forwards_ins AFTER INSERT ON forward_targets BEGIN INSERT INTO changes (object, id) VALUES ('user', NEW.user_id); END;
+CREATE TRIGGER forwards_upd AFTER UPDATE ON forward_targets BEGIN INSERT INTO changes (object, id) VALUES ('user', NEW.user_id); END;
+CREATE TRIGGER forwards_del AFTER DELETE ON forward_targets BEGIN INSERT INTO changes (object, id) VALUES ('user', OLD.user_id); END;
+CREATE TRIGGER aliases_ins AFTER INSERT ON aliases BEGIN INSERT INTO changes (object, id) VALUES ('alias', NEW.id); END;
+CREATE TRIGGER aliases_upd AFTER UPDATE ON aliases BEGIN INSERT INTO changes (object, id) VALUES ('alias', NEW.id); END;
+CREATE TRIGGER aliases_del AFTER DELETE ON aliases BEGIN INSERT INTO changes (object, id) VALUES ('alias', OLD.id); END;
+CREATE TRIGGER alias_targets_ins AFTER INSERT ON alias_targets BEGIN INSERT INTO changes (object, id) VALUES ('alias', NEW.alias_id); END;
+CREATE TRIGGER alias_targets_upd AFTER UPDATE ON alias_targets BEGIN INSERT INTO changes (object, id) VALUES ('alias', NEW.alias_id); END;
+CREATE TRIGGER alias_targets_del AFTER DELETE ON alias_targets BEGIN INSERT INTO changes (object, id) VALUES ('alias', OLD.alias_id); END;
+CREATE TRIGGER vusers_ins AFTER INSERT ON vusers BEGIN INSERT INTO changes (object, key) VALUES ('vuser', NEW.key); END;
+CREATE TRIGGER vusers_upd AFTER UPDATE ON vusers BEGIN
+    INSERT INTO changes (object, key) VALUES ('vuser', OLD.key);
+    INSERT INTO changes (object, key) VALUES ('vuser', NEW.key);
+END;
+CREATE TRIGGER vusers_del AFTER DELETE ON vusers BEGIN INSERT INTO changes (object, key) VALUES ('vuser', OLD.key); END;
+)sql"},
 };
 
 struct Header {

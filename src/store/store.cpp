@@ -1,5 +1,6 @@
 #include "store/store.hpp"
 
+#include "core/address.hpp"
 #include "core/error.hpp"
 #include "store/database.hpp"
 #include "store/internal.hpp"
@@ -134,28 +135,35 @@ void Store::write_batch(const std::function<void()>& work) {
 }
 
 void Store::refresh_cache() {
-    auto data_version = [this] {
-        auto q = db_->query("PRAGMA data_version");
-        q.step();
-        return q.int64(0);
-    };
-    if (cache_->valid && cache_->commits == db_->commits() && cache_->data_version == data_version()) return;
-
-    invalidate_cache();
-    Transaction tx(*db_, TransactionKind::read);  // the version and the rows from one snapshot
-    cache_->data_version = data_version();
-    cache_->commits = db_->commits();
+    auto q = db_->query("PRAGMA data_version");
+    q.step();
+    const std::int64_t data_version = q.int64(0);
+    if (cache_->valid && cache_->commits == db_->commits() && cache_->data_version == data_version) return;
+    // An entry read after this point may be newer than data_version says; the next call then
+    // finds the version changed and drops it: never stale, at worst read twice.
     cache_->domains.clear();
-    {
-        auto q = db_->query("SELECT d.name, d.id, c.target FROM domains d LEFT JOIN catchalls c ON c.domain_id = d.id");
-        while (q.step()) {
-            Cache::Entry entry{q.int64(1), std::nullopt};
-            if (!q.is_null(2)) entry.catchall = q.text(2);
-            cache_->domains.emplace(q.text(0), std::move(entry));
-        }
-    }
-    tx.commit();
+    cache_->data_version = data_version;
+    cache_->commits = db_->commits();
     cache_->valid = true;
+}
+
+const Store::CachedDomain* Store::cached_domain(std::string_view domain) {
+    refresh_cache();
+    std::string name = lower_ascii(domain);
+    auto it = cache_->domains.find(name);
+    if (it == cache_->domains.end()) {
+        if (cache_->domains.size() >= Cache::max_entries) cache_->domains.clear();
+        std::optional<CachedDomain> entry;
+        auto q = db_->query("SELECT d.id, c.target FROM domains d LEFT JOIN catchalls c ON c.domain_id = d.id"
+                            " WHERE d.name = ?1");
+        q.bind(1, name);
+        if (q.step()) {
+            entry = CachedDomain{q.int64(0), std::nullopt};
+            if (!q.is_null(1)) entry->catchall = q.text(1);
+        }
+        it = cache_->domains.emplace(std::move(name), std::move(entry)).first;
+    }
+    return it->second ? &*it->second : nullptr;
 }
 
 void Store::invalidate_cache() noexcept { cache_->valid = false; }

@@ -85,6 +85,28 @@ struct DomainUse {
     bool empty() const { return users == 0 && alias_targets == 0 && vusers == 0 && !catchall; }
 };
 
+/// What the resolver (src/route) reads, and nothing else. Two implementations: Store (SQLite,
+/// inside one read snapshot per resolution: route test, the CLI) and RoutingIndex::View (the
+/// same data held in memory: the server). Names are compared case-insensitively (ASCII).
+class RoutingSource {
+public:
+    virtual bool is_local_domain(std::string_view domain) = 0;
+    /// The domain added first (lowest id), for [server] primary_domain's default.
+    virtual std::optional<std::string> first_domain() = 0;
+    /// The first of `keys` (already lower case) that is mapped: its index in `keys` and target.
+    virtual std::optional<std::pair<std::size_t, std::string>> find_first_vuser(const std::vector<std::string>& keys) = 0;
+    virtual std::optional<Alias> find_alias(std::string_view name) = 0;
+    /// Enabled flag, quota and forward targets of an account, or nullopt.
+    virtual std::optional<Account> find_account(std::string_view local, std::string_view domain) = 0;
+    virtual std::optional<std::string> find_catchall(std::string_view domain) = 0;
+
+protected:
+    RoutingSource() = default;
+    RoutingSource(const RoutingSource&) = default;
+    RoutingSource& operator=(const RoutingSource&) = default;
+    ~RoutingSource() = default;
+};
+
 enum class OpenMode { read_write, read_only };
 
 /// A read transaction held open by Store::read_snapshot(); ends (releasing SQLite's lock) when
@@ -105,7 +127,7 @@ private:
 /// Every method throws vpsmail::Error: temporary (busy beyond the timeout, I/O), permission
 /// (read-only file or folder), config (not a vpsmail database, corrupt, newer schema),
 /// and the kinds each method names.
-class Store {
+class Store final : public RoutingSource {
 public:
     /// Opens the database at `path`, creating it (mode 0600, missing folders 0700) and applying
     /// forward migrations when `mode` is read_write. WAL, foreign keys, busy timeout.
@@ -149,9 +171,9 @@ public:
     std::optional<Domain> find_domain(const std::string& domain);
     /// Cached in memory; the cache is dropped when this connection writes or another
     /// connection's commit changes PRAGMA data_version. Case-insensitive.
-    bool is_local_domain(std::string_view domain);
+    bool is_local_domain(std::string_view domain) override;
     /// The domain added first (lowest id), for [server] primary_domain's default.
-    std::optional<std::string> first_domain();
+    std::optional<std::string> first_domain() override;
 
     // --- users ---------------------------------------------------------------------------
     /// Throws no_such_domain, exists.
@@ -166,7 +188,7 @@ public:
     void set_enabled(const std::string& local, const std::string& domain, bool enabled);
     void set_quota(const std::string& local, const std::string& domain, std::uint64_t quota);
     /// Enabled flag, quota and forward targets of an account, or nullopt.
-    std::optional<Account> find_account(std::string_view local, std::string_view domain);
+    std::optional<Account> find_account(std::string_view local, std::string_view domain) override;
 
     // --- aliases (keyed on the local part alone; they apply in every local domain) -------
     /// Adds targets to `name`, creating it. Throws exists (nothing changed) when one of the
@@ -176,7 +198,7 @@ public:
     /// empty). Throws no_such_user when the alias or a named target is not there.
     void remove_alias(const std::string& name, const std::vector<std::string>& targets);
     std::vector<Alias> list_aliases();  ///< by name
-    std::optional<Alias> find_alias(std::string_view name);
+    std::optional<Alias> find_alias(std::string_view name) override;
 
     // --- virtusertable -------------------------------------------------------------------
     /// Throws no_such_domain (domain not local), exists (key mapped already).
@@ -188,7 +210,7 @@ public:
     std::optional<std::string> find_vuser(std::string_view key);
     /// The first of `keys` (already lower case) that is mapped: its index in `keys` and target.
     /// One statement (one point lookup per key), whatever the number of keys.
-    std::optional<std::pair<std::size_t, std::string>> find_first_vuser(const std::vector<std::string>& keys);
+    std::optional<std::pair<std::size_t, std::string>> find_first_vuser(const std::vector<std::string>& keys) override;
 
     // --- forwards (one per account) ------------------------------------------------------
     /// Replaces the account's forward. Throws no_such_user (no such account), bad_data (no targets).
@@ -204,13 +226,17 @@ public:
     /// Throws no_such_domain, no_such_user (none set).
     void unset_catchall(const std::string& domain);
     /// Cached like is_local_domain.
-    std::optional<std::string> find_catchall(std::string_view domain);
+    std::optional<std::string> find_catchall(std::string_view domain) override;
     std::vector<Catchall> list_catchalls();  ///< by domain
 
 private:
+    friend class RoutingIndex;  // reads the tables and the change log through db_
     Store(std::string path, std::unique_ptr<Database> db);
     struct Cache;
+    struct CachedDomain;
     void refresh_cache();
+    /// The cached id and catch-all of a local domain (any case), or nullptr.
+    const CachedDomain* cached_domain(std::string_view domain);
     void invalidate_cache() noexcept;
 
     std::string path_;

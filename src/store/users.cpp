@@ -139,15 +139,14 @@ void Store::set_quota(const std::string& local, const std::string& domain, std::
 std::optional<Account> Store::find_account(std::string_view local, std::string_view domain) {
     // The domain's id comes from the cache, so one statement reads the account and its forward
     // targets (no forward: one row with a NULL target). This is the resolver's hot path.
-    refresh_cache();
-    auto domain_entry = cache_->domains.find(lower_ascii(domain));
-    if (domain_entry == cache_->domains.end()) return std::nullopt;
+    const CachedDomain* domain_entry = cached_domain(domain);
+    if (domain_entry == nullptr) return std::nullopt;
     auto q = db_->query(
         "SELECT u.enabled, u.quota, f.target FROM users u"
         " LEFT JOIN forward_targets f ON f.user_id = u.id"
         " WHERE u.domain_id = ?1 AND u.local = ?2"
         " ORDER BY f.position");
-    q.bind(1, domain_entry->second.id).bind(2, lower_ascii(local));
+    q.bind(1, domain_entry->id).bind(2, lower_ascii(local));
     if (!q.step()) return std::nullopt;
     Account a;
     a.enabled = q.int64(0) != 0;

@@ -1,10 +1,17 @@
 // A real store in a temporary folder, seeded through the store API, and a resolve() that
 // summarises a Resolution as one comparable line, for table-driven routing tests.
+// Every resolve() also resolves through a RoutingIndex of the same file, kept open across the
+// test (so it catches up with each change through the change log), and requires the two
+// Resolutions to be identical, steps included: every routing test is also a test that the
+// server's index answers exactly as route test does.
 #pragma once
 
 #include "route/resolver.hpp"
+#include "store/index.hpp"
 #include "store/store.hpp"
 #include "support/temp_dir.hpp"
+
+#include <catch2/catch.hpp>
 
 #include <algorithm>
 #include <memory>
@@ -54,6 +61,9 @@ public:
     /// "mailbox:a@d mailbox:b@d+detail remote:x@y program:cmd file:/p | 550 5.1.1 target ..." sorted.
     std::string resolve(const std::string& address) {
         auto r = route::resolve(*store_, address, options);
+        auto from_index = route::resolve(index(), address, options);
+        INFO("resolving " << address << " through the routing index");
+        REQUIRE(everything(from_index) == everything(r));
         std::vector<std::string> parts;
         for (const auto& t : r.targets) {
             std::string p = std::string(route::target_kind_name(t.kind)) + ":" + t.value;
@@ -73,9 +83,27 @@ public:
         return out;
     }
 
+    /// Every field of a Resolution, in order, one line each.
+    static std::string everything(const route::Resolution& r) {
+        std::string out = r.address + " " + route::outcome_name(r.outcome) + "\n";
+        for (const auto& t : r.targets) out += std::string("target ") + route::target_kind_name(t.kind) + " " + t.value + " " + t.detail + "\n";
+        for (const auto& f : r.failures)
+            out += "failure " + f.target + " " + std::to_string(f.code) + " " + f.status + " " + f.text + "\n";
+        for (const auto& s : r.steps)
+            out += "step " + s.stage + " " + s.key + " " + s.result + " " + (s.matched ? "1 " : "0 ") + std::to_string(s.depth) + "\n";
+        for (const auto& l : r.loops) out += "loop " + l + "\n";
+        return out;
+    }
+
+    store::RoutingIndex& index() {
+        if (!index_) index_ = store::RoutingIndex::open(store_->path());
+        return *index_;
+    }
+
 private:
     TempDir dir_;
     std::unique_ptr<store::Store> store_;
+    std::unique_ptr<store::RoutingIndex> index_;
 };
 
 }  // namespace vpsmail::test
