@@ -40,11 +40,8 @@ struct Args {
     UserAddArgs user;
 };
 
-void build(Tree& t, Args& x) {
+void build_domain(Tree& t, Args& x, CLI::App* domain) {
     Context& ctx = t.ctx;
-
-    // domain
-    CLI::App* domain = t.group("domain", "Add, delete, list and show local domains");
     t.command(domain, "add", "Add a local domain", [&] { return domain_add(ctx, x.a); })
         ->add_option("DOMAIN", x.a, "Domain name (U-labels are stored as A-labels)")->required();
     auto* ddel = t.command(domain, "del", "Delete a domain (refused while it has users, aliases or maps)",
@@ -55,9 +52,10 @@ void build(Tree& t, Args& x) {
     t.command(domain, "list", "List local domains", [&] { return domain_list(ctx); });
     t.command(domain, "show", "Show one domain", [&] { return domain_show(ctx, x.a); })
         ->add_option("DOMAIN", x.a, "Domain name")->required();
+}
 
-    // user
-    CLI::App* user = t.group("user", "Manage mail accounts");
+void build_user(Tree& t, Args& x, CLI::App* user) {
+    Context& ctx = t.ctx;
     auto* uadd = t.command(user, "add", "Add an account (asks for its password on a terminal)",
                            [&] { return user_add(ctx, x.user); });
     uadd->add_option("ADDRESS", x.user.address, "Account address, local@domain")->required();
@@ -83,9 +81,10 @@ void build(Tree& t, Args& x) {
     auto* uquota = t.command(user, "quota", "Set an account's quota", [&] { return user_quota(ctx, x.a, x.size); });
     uquota->add_option("ADDRESS", x.a, "Account address")->required();
     uquota->add_option("SIZE", x.size, "500M, 2G, 0 = none")->required();
+}
 
-    // alias
-    CLI::App* alias = t.group("alias", "Manage aliases (keyed on the local part, valid in every local domain)");
+void build_alias(Tree& t, Args& x, CLI::App* alias) {
+    Context& ctx = t.ctx;
     auto* aadd = t.command(alias, "add", "Add targets to an alias, creating it", [&] { return alias_add(ctx, x.a, x.list); });
     aadd->add_option("NAME", x.a, "Alias name (a local part)")->required();
     aadd->add_option("TARGET", x.list, "name, local@domain, remote address, \\user, |program, /file, :include:/path")
@@ -97,9 +96,10 @@ void build(Tree& t, Args& x) {
         ->add_option("--domain", x.b, "Only aliases with a target in this domain");
     t.command(alias, "show", "Show one alias", [&] { return alias_show(ctx, x.a); })
         ->add_option("NAME", x.a, "Alias name")->required();
+}
 
-    // vuser
-    CLI::App* vuser = t.group("vuser", "Manage the virtusertable (virtual-user map)");
+void build_vuser(Tree& t, Args& x, CLI::App* vuser) {
+    Context& ctx = t.ctx;
     auto* vmap = t.command(vuser, "map", "Map an address, user+*@domain or @domain to one target",
                            [&] { return vuser_map(ctx, x.a, x.b); });
     vmap->add_option("KEY", x.a, "user@domain, user+*@domain, user+detail@domain or @domain")->required();
@@ -108,9 +108,10 @@ void build(Tree& t, Args& x) {
         ->add_option("KEY", x.a, "The key as mapped")->required();
     t.command(vuser, "list", "List virtusertable entries", [&] { return vuser_list(ctx, x.a); })
         ->add_option("DOMAIN", x.a, "Only this domain");
+}
 
-    // forward
-    CLI::App* forward = t.group("forward", "Manage per-account forwards (.forward)");
+void build_forward(Tree& t, Args& x, CLI::App* forward) {
+    Context& ctx = t.ctx;
     auto* fset = t.command(forward, "set", "Set (replace) an account's forward", [&] { return forward_set(ctx, x.a, x.list); });
     fset->add_option("ADDRESS", x.a, "Account address")->required();
     fset->add_option("TARGET", x.list, "Targets; \\user keeps a copy in the mailbox")->required();
@@ -119,9 +120,10 @@ void build(Tree& t, Args& x) {
     t.command(forward, "show", "Show an account's forward", [&] { return forward_show(ctx, x.a); })
         ->add_option("ADDRESS", x.a, "Account address")->required();
     t.command(forward, "list", "List all forwards", [&] { return forward_list(ctx); });
+}
 
-    // catchall
-    CLI::App* catchall = t.group("catchall", "Manage per-domain catch-alls (after every other stage)");
+void build_catchall(Tree& t, Args& x, CLI::App* catchall) {
+    Context& ctx = t.ctx;
     auto* cset = t.command(catchall, "set", "Set a domain's catch-all target", [&] { return catchall_set(ctx, x.a, x.b); });
     cset->add_option("DOMAIN", x.a, "Local domain")->required();
     cset->add_option("TARGET", x.b, "One target, like a vuser right side (%1 = local part)")->required();
@@ -129,18 +131,65 @@ void build(Tree& t, Args& x) {
         ->add_option("DOMAIN", x.a, "Local domain")->required();
     t.command(catchall, "show", "Show catch-alls, of one domain or all", [&] { return catchall_show(ctx, x.a); })
         ->add_option("DOMAIN", x.a, "Only this domain");
+}
 
-    // route
-    CLI::App* route = t.group("route", "Explain where mail goes");
+void build_route(Tree& t, Args& x, CLI::App* route) {
+    Context& ctx = t.ctx;
     t.command(route, "test", "Resolve addresses as the server would and show every stage",
               [&] { return route_test(ctx, x.list); })
         ->add_option("ADDRESS", x.list, "Addresses or bare names")->required();
+}
 
-    // config
-    CLI::App* config = t.group("config", "Check and show the configuration");
+void build_config(Tree& t, Args&, CLI::App* config) {
+    Context& ctx = t.ctx;
     t.command(config, "check", "Validate the configuration file and the store; warn about risky settings",
               [&] { return config_check(ctx); });
     t.command(config, "show", "Print the effective configuration, defaults included", [&] { return config_show(ctx); });
+}
+
+// The command groups, in --help order. Only the group named on the command line gets its
+// subcommands built: every vpsmail command is a short process, and building the whole CLI11
+// tree was a measurable part of a `user add` in a shell loop.
+struct Group {
+    const char* name;
+    const char* help;
+    void (*build)(Tree&, Args&, CLI::App*);
+};
+constexpr Group groups[] = {
+    {"domain", "Add, delete, list and show local domains", build_domain},
+    {"user", "Manage mail accounts", build_user},
+    {"alias", "Manage aliases (keyed on the local part, valid in every local domain)", build_alias},
+    {"vuser", "Manage the virtusertable (virtual-user map)", build_vuser},
+    {"forward", "Manage per-account forwards (.forward)", build_forward},
+    {"catchall", "Manage per-domain catch-alls (after every other stage)", build_catchall},
+    {"route", "Explain where mail goes", build_route},
+    {"config", "Check and show the configuration", build_config},
+};
+
+// The first word that is not an option or an option's value: the group a command line names.
+std::string_view named_group(int argc, char** argv) {
+    for (int i = 1; i < argc; ++i) {
+        std::string_view word = argv[i];
+        if (word == "--") break;
+        if (word.starts_with("-")) {
+            if ((word == "--db" || word == "--config") && i + 1 < argc) ++i;
+            continue;
+        }
+        return word;
+    }
+    return {};
+}
+
+// No group named (vpsmail --help, --version): the groups alone. An unknown word: all of
+// them, so that the error can list what there is.
+void build(Tree& t, Args& x, std::string_view only) {
+    bool known = false;
+    for (const Group& g : groups) known = known || only == g.name;
+    const bool all = !only.empty() && !known;
+    for (const Group& g : groups) {
+        CLI::App* group = t.group(g.name, g.help);
+        if (all || only == g.name) g.build(t, x, group);
+    }
 }
 
 // CLI11 says "A subcommand is required" for `vpsmail nosuch`; name the word it did not know.
@@ -189,7 +238,7 @@ int main(int argc, char** argv) {
 
     Tree tree{app, ctx, rc};
     Args args;
-    build(tree, args);
+    build(tree, args, named_group(argc, argv));
 
     try {
         app.parse(argc, argv);

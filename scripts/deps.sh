@@ -5,7 +5,7 @@ set -euo pipefail
 
 build_packages=(
   g++ cmake ninja-build pkg-config ccache
-  libcli11-dev libfmt-dev libtomlplusplus-dev libsqlite3-dev libcrypt-dev libidn2-dev catch2
+  libcli11-dev libfmt-dev libtomlplusplus-dev libsqlite3-dev libcrypt-dev libidn2-dev libunistring-dev catch2
 )
 test_packages=(python3 mandoc bash-completion zsh fish sqlite3 util-linux)
 

@@ -94,7 +94,11 @@ public:
     /// without calling the busy handler (it does so where waiting could deadlock).
     bool exec_unless_busy(const char* sql);
     /// How long a statement waits for another connection's lock.
-    static constexpr int busy_timeout_ms = 30'000;  // 8 scripts adding users at once must all get through
+    static constexpr int busy_timeout_ms = 30'000;
+    /// A read-write connection that closes with a larger WAL than this checkpoints and
+    /// truncates it; a smaller one is left for the next process (each process that opens the
+    /// store first reads the whole WAL back).
+    static constexpr long wal_keep_bytes = 256 * 1024;  // 8 scripts adding users at once must all get through
 
     /// Rows changed by the last INSERT/UPDATE/DELETE.
     std::int64_t changes() const noexcept;
