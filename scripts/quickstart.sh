@@ -6,7 +6,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/deps.sh" build
 BUILD_DIR="$root/build" "$root/scripts/build.sh" -DCMAKE_BUILD_TYPE=Release -DVPSMAIL_TESTS=OFF
-install -m 0755 "$root/build/vpsmail" /usr/local/bin/vpsmail
+install -s -m 0755 "$root/build/vpsmail" /usr/local/bin/vpsmail
 install -d -m 0755 /usr/local/share/man/man1 /usr/local/share/man/man5
 install -m 0644 "$root"/man/*.1 /usr/local/share/man/man1/
 install -m 0644 "$root"/man/*.5 /usr/local/share/man/man5/
