@@ -163,6 +163,7 @@ void StringTable::put(std::string_view key, std::string_view value) {
     if (at != capacity_) {
         garbage_ += entry_size(slots()[at].offset);
         slots()[at].offset = append(key, value);
+        compact_if_wasteful();
         return;
     }
     const std::uint32_t offset = append(key, value);
@@ -180,8 +181,12 @@ bool StringTable::erase(std::string_view key) {
     garbage_ += entry_size(slots()[at].offset);
     slots()[at].tag = deleted;
     --size_;
-    if (garbage_ > (1u << 20) && garbage_ > arena_end_ / 2) rebuild(capacity_, true);
+    compact_if_wasteful();
     return true;
+}
+
+void StringTable::compact_if_wasteful() {
+    if (garbage_ > (1u << 20) && garbage_ > arena_end_ / 2) rebuild(capacity_, true);
 }
 
 std::optional<std::string_view> StringTable::find(std::string_view key) const noexcept {

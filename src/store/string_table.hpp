@@ -50,6 +50,8 @@ public:
     /// The value of `key`, valid until the next put or erase.
     std::optional<std::string_view> find(std::string_view key) const noexcept;
     std::size_t size() const noexcept { return size_; }
+    /// Bytes of the arena in use, dead entries included.
+    std::size_t arena_bytes() const noexcept { return arena_end_; }
 
 private:
     struct Slot {
@@ -68,6 +70,8 @@ private:
     /// Rebuilds with `capacity` slots (a power of two), dropping deleted slots and, with
     /// `compact`, the arena's dead entries.
     void rebuild(std::size_t capacity, bool compact);
+    /// Rebuilds when replaced and erased entries are most of an arena over 1 MiB.
+    void compact_if_wasteful();
 
     HugeArray slots_;
     HugeArray arena_;

@@ -128,3 +128,25 @@ TEST_CASE("index: views on several threads while the store changes", "[index]") 
     auto view = index->view();
     for (int i = 0; i < 200; ++i) CHECK(view.find_account("u" + std::to_string(i), "a.test").has_value());
 }
+
+TEST_CASE("index: a store made before the change log (schema 1) is migrated and indexed", "[index]") {
+    vpsmail::test::TempDir dir;
+    const std::string path = dir.file("old.db");
+    {
+        auto store = vpsmail::store::Store::open(path);
+        store->create_domain("a.test");
+        vpsmail::store::NewUser u{"bob", "a.test", "$y$j9T$abc$def", "", 0, true};
+        store->create_user(u);
+    }
+    // What schema 1 had: no change log, no triggers.
+    std::string drop = "DROP TABLE changes; PRAGMA user_version = 1;";
+    for (const char* table : {"domains", "catchalls", "users", "forwards", "aliases", "alias_targets", "vusers"})
+        for (const char* op : {"ins", "upd", "del"}) drop += std::string("DROP TRIGGER ") + table + "_" + op + ";";
+    raw_sql(path, drop);
+    auto store = vpsmail::store::Store::open(path);
+    CHECK(store->schema_version() == vpsmail::store::Store::latest_schema_version());
+    auto index = RoutingIndex::open(path);
+    CHECK(index->view().find_account("bob", "a.test").has_value());
+    store->map_vuser("x@a.test", "a.test", "bob");
+    CHECK(index->view().find_first_vuser({"x@a.test"}).has_value());
+}

@@ -60,3 +60,12 @@ TEST_CASE("string table: reserve then a million entries", "[string_table]") {
     CHECK(t.find("v999999@d0001.bench") == std::string_view("u99"));
     CHECK_FALSE(t.find("v1000000@d0001.bench").has_value());
 }
+
+TEST_CASE("string table: replacing values over and over reclaims the old ones", "[string_table]") {
+    StringTable t;
+    const std::string big(1000, 'x');
+    for (int i = 0; i < 20000; ++i) t.put("k" + std::to_string(i % 10), big + std::to_string(i));
+    CHECK(t.size() == 10);
+    for (int k = 0; k < 10; ++k) CHECK(t.find("k" + std::to_string(k)) == std::string_view(big + std::to_string(19990 + k)));
+    CHECK(t.arena_bytes() < (4u << 20));  // 20 MB were written; most of it was given back
+}
