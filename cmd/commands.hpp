@@ -63,4 +63,10 @@ void warn_loops(Context&, const std::string& address);
 int config_check(Context&);
 int config_show(Context&);
 
+// queue.cpp
+int queue_list(Context&);
+
+// serve.cpp
+int serve(Context&, bool foreground);
+
 }  // namespace vpsmail::cli

@@ -6,6 +6,9 @@
 
 #include <fmt/format.h>
 
+#include <type_traits>
+#include <variant>
+
 namespace vpsmail::cli {
 
 int config_check(Context& ctx) {
@@ -18,12 +21,12 @@ int config_check(Context& ctx) {
         warnings.push_back(fmt::format("[server] primary_domain '{}' is not a local domain: bare names cannot be delivered",
                                        config.server.primary_domain));
     if (config.routing.postmaster.empty()) {
-        warnings.push_back("[routing] postmaster is not set: postmaster@DOMAIN bounces unless an alias, account or "
+        warnings.push_back("[server] postmaster is not set: postmaster@DOMAIN bounces unless an alias, account or "
                            "vuser entry takes it (RFC 5321 4.5.1 requires a working postmaster)");
     } else if (!domains.empty()) {
         auto r = route::resolve(store, config.routing.postmaster, ctx.route_options());
         if (r.targets.empty())
-            warnings.push_back(fmt::format("[routing] postmaster '{}' does not deliver anywhere ({})",
+            warnings.push_back(fmt::format("[server] postmaster '{}' does not deliver anywhere ({})",
                                            config.routing.postmaster, r.failures.empty() ? "no target" : r.failures.front().text));
     }
     if (config.delivery.allow_programs)
@@ -70,21 +73,22 @@ int config_show(Context& ctx) {
     }
     JsonWriter j;
     j.begin_object();
-    j.key("store").begin_object().field("path", config.store.path).end_object();
-    j.key("server").begin_object().field("primary_domain", config.server.primary_domain).end_object();
-    j.key("paths").begin_object().field("state_dir", config.paths.state_dir).field("mail_root", config.paths.mail_root).end_object();
-    j.key("routing")
-        .begin_object()
-        .field("plus_detail", config.routing.plus_detail)
-        .field("detail_delimiter", std::string(1, config.routing.detail_delimiter))
-        .field("postmaster", config.routing.postmaster)
-        .end_object();
-    j.key("delivery")
-        .begin_object()
-        .field("allow_programs", config.delivery.allow_programs)
-        .field("allow_files", config.delivery.allow_files)
-        .field("allow_includes", config.delivery.allow_includes)
-        .end_object();
+    std::string_view section;
+    for (const ConfigEntry& e : config_entries(config)) {
+        if (e.section != section) {
+            if (!section.empty()) j.end_object();
+            section = e.section;
+            j.key(section).begin_object();
+        }
+        std::visit(
+            [&](const auto& v) {
+                using V = std::decay_t<decltype(v)>;
+                if constexpr (std::is_same_v<V, std::vector<std::string>>) j.field_strings(e.name, v);
+                else j.field(e.name, v);
+            },
+            e.value);
+    }
+    if (!section.empty()) j.end_object();
     j.end_object();
     print(j.str());
     return 0;

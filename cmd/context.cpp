@@ -18,11 +18,13 @@ std::string Context::config_path() const {
 }
 
 const Config& Context::config() {
-    if (!config_) {
-        bool is_explicit = !options.config.empty() || (std::getenv("VPSMAIL_CONFIG") && *std::getenv("VPSMAIL_CONFIG"));
-        config_ = load_config(config_path(), is_explicit);
-    }
+    if (!config_) reload_config();
     return *config_;
+}
+
+void Context::reload_config() {
+    bool is_explicit = !options.config.empty() || (std::getenv("VPSMAIL_CONFIG") && *std::getenv("VPSMAIL_CONFIG"));
+    config_ = load_config(config_path(), is_explicit);
 }
 
 std::string Context::db_path() {

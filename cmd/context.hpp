@@ -27,6 +27,9 @@ public:
     /// The configuration: --config, else $VPSMAIL_CONFIG, else the default path (a missing
     /// default file means all defaults). Throws Error(config).
     const Config& config();
+    /// Reads the configuration file again (serve, on SIGHUP). Throws Error(config); the
+    /// configuration read before stays then.
+    void reload_config();
     /// Which file config() reads.
     std::string config_path() const;
     /// The store path: --db, else $VPSMAIL_DB, else [store] path, else <state_dir>/vpsmail.db.

@@ -147,6 +147,18 @@ void build_config(Tree& t, Args&, CLI::App* config) {
     t.command(config, "show", "Print the effective configuration, defaults included", [&] { return config_show(ctx); });
 }
 
+void build_queue(Tree& t, Args&, CLI::App* queue) {
+    Context& ctx = t.ctx;
+    t.command(queue, "list", "List the messages waiting in the outbound spool, one line per recipient",
+              [&] { return queue_list(ctx); });
+}
+
+// `serve` is a command of its own, not a group.
+void build_serve(Tree& t, Args& x, CLI::App* serve) {
+    serve->callback([&t, &x] { t.rc = vpsmail::cli::serve(t.ctx, x.flag); });
+    serve->add_flag("--foreground", x.flag, "Stay in the foreground, logging to stderr (for systemd and terminals)");
+}
+
 // The command groups, in --help order. Only the group named on the command line gets its
 // subcommands built: every vpsmail command is a short process, and building the whole CLI11
 // tree was a measurable part of a `user add` in a shell loop.
@@ -154,6 +166,7 @@ struct Group {
     const char* name;
     const char* help;
     void (*build)(Tree&, Args&, CLI::App*);
+    bool leaf = false;  ///< a command itself, with no subcommands
 };
 constexpr Group groups[] = {
     {"domain", "Add, delete, list and show local domains", build_domain},
@@ -164,6 +177,8 @@ constexpr Group groups[] = {
     {"catchall", "Manage per-domain catch-alls (after every other stage)", build_catchall},
     {"route", "Explain where mail goes", build_route},
     {"config", "Check and show the configuration", build_config},
+    {"queue", "Show the outbound spool", build_queue},
+    {"serve", "Run the mail server: SMTP on the [smtp], [submission] and [submissions] listeners", build_serve, true},
 };
 
 // The first word that is not an option or an option's value: the group a command line names.
@@ -187,7 +202,7 @@ void build(Tree& t, Args& x, std::string_view only) {
     for (const Group& g : groups) known = known || only == g.name;
     const bool all = !only.empty() && !known;
     for (const Group& g : groups) {
-        CLI::App* group = t.group(g.name, g.help);
+        CLI::App* group = g.leaf ? t.app.add_subcommand(g.name, g.help) : t.group(g.name, g.help);
         if (all || only == g.name) g.build(t, x, group);
     }
 }

@@ -28,7 +28,7 @@ _vpsmail()
     ((COMP_CWORD > 0)) && prev=${COMP_WORDS[COMP_CWORD - 1]}
 
     local globals='--db --config --json -q --quiet -v --verbose --version -h --help'
-    local groups='domain user alias vuser forward catchall route config'
+    local groups='domain user alias vuser forward catchall route config queue serve'
 
     # Find the group, the command and how many positionals follow, skipping options and the
     # values of the options that take one (also written --opt=value, which bash splits at '=').
@@ -95,6 +95,16 @@ _vpsmail()
         return
     fi
 
+    # serve is a command itself, with no subcommands and no positionals: only options.
+    if [[ $group == serve ]]; then
+        if [[ $cur == -* ]]; then
+            _vpsmail_reply "--foreground $globals"
+        else
+            COMPREPLY=()
+        fi
+        return
+    fi
+
     if [[ -z $command ]]; then
         local commands=
         case $group in
@@ -106,6 +116,7 @@ _vpsmail()
             catchall) commands='set unset show' ;;
             route) commands='test' ;;
             config) commands='check show' ;;
+            queue) commands='list' ;;
         esac
         if [[ $cur == -* ]]; then
             _vpsmail_reply "$globals"

@@ -95,6 +95,8 @@ complete -c vpsmail -n __vpsmail_needs_group -a forward -d 'Manage per-account f
 complete -c vpsmail -n __vpsmail_needs_group -a catchall -d 'Manage per-domain catch-alls'
 complete -c vpsmail -n __vpsmail_needs_group -a route -d 'Explain where mail goes'
 complete -c vpsmail -n __vpsmail_needs_group -a config -d 'Check and show the configuration'
+complete -c vpsmail -n __vpsmail_needs_group -a queue -d 'Show the outbound spool'
+complete -c vpsmail -n __vpsmail_needs_group -a serve -d 'Run the mail server (SMTP listeners)'
 
 # domain
 complete -c vpsmail -n '__vpsmail_needs_command domain' -a add -d 'Add a local domain'
@@ -162,3 +164,10 @@ complete -c vpsmail -n '__vpsmail_needs_command route' -a test -d 'Resolve addre
 # config
 complete -c vpsmail -n '__vpsmail_needs_command config' -a check -d 'Validate the configuration file and the store'
 complete -c vpsmail -n '__vpsmail_needs_command config' -a show -d 'Print the effective configuration, defaults included'
+
+# queue
+complete -c vpsmail -n '__vpsmail_needs_command queue' -a list -d 'List the messages waiting in the outbound spool'
+
+# serve: a command itself, with no subcommands and no positionals, so its options are offered
+# while it is the only word.
+complete -c vpsmail -n '__vpsmail_needs_command serve' -l foreground -d 'Stay in the foreground, logging to stderr'

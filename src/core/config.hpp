@@ -3,9 +3,31 @@
 // settings live in the store, not here.
 #pragma once
 
+#include <chrono>
+#include <cstdint>
 #include <string>
+#include <utility>
+#include <variant>
+#include <vector>
 
 namespace vpsmail {
+
+/// A listener address from a `listen` list: "127.0.0.1:2525", "[::1]:587", "0.0.0.0:25".
+struct ListenAddress {
+    std::string host;  ///< an IP address (no names: the server binds before any DNS works)
+    std::uint16_t port = 0;
+    std::string str() const;  ///< as written, IPv6 in brackets
+    bool operator==(const ListenAddress&) const = default;
+};
+
+/// Parses "host:port" / "[v6]:port". Throws Error(bad_data) naming the value.
+ListenAddress parse_listen_address(std::string_view text);
+
+/// Parses "300", "300s", "5m", "1h", "2d" into seconds. Throws Error(bad_data) naming the value.
+std::chrono::seconds parse_duration(std::string_view text);
+
+/// The shortest exact form: 300 -> "5m", 90 -> "90s".
+std::string format_duration(std::chrono::seconds value);
 
 struct Config {
     std::string source;       ///< the file read; empty when none existed (all defaults)
@@ -14,17 +36,45 @@ struct Config {
         std::string path;     ///< empty: <paths.state_dir>/vpsmail.db
     } store;
     struct Server {
+        std::string hostname;        ///< never empty after load_config: the system's name by default
+        std::string user = "vpsmail";  ///< serve drops to this user when started as root
         std::string primary_domain;  ///< empty: the first domain added
     } server;
     struct Paths {
         std::string state_dir;  ///< never empty after load_config
         std::string mail_root;  ///< never empty after load_config
+        std::string spool_dir;  ///< never empty after load_config
     } paths;
     struct Routing {
         bool plus_detail = true;
         char detail_delimiter = '+';
-        std::string postmaster;   ///< address or bare name; empty: unset
+        std::string postmaster;   ///< [server] postmaster (or its older name [routing] postmaster); empty: unset
     } routing;
+    /// The three SMTP listeners; an empty list disables one. Defaults: ports 25, 587, 465 on all
+    /// addresses as root, else 2525, 5587, 5465 on 127.0.0.1.
+    struct Smtp {
+        std::vector<ListenAddress> listen;
+        std::vector<std::string> trusted_networks;  ///< CIDR blocks that may relay without AUTH
+    } smtp;
+    struct Submission {
+        std::vector<ListenAddress> listen;
+    } submission, submissions;
+    struct Tls {
+        std::string cert;  ///< PEM; default <state_dir>/tls/cert.pem, made on first start when absent
+        std::string key;   ///< PEM; default <state_dir>/tls/key.pem
+    } tls;
+    struct Limits {
+        std::uint64_t max_message_size = 50ull << 20;
+        std::int64_t max_recipients = 100;
+        std::int64_t max_connections = 100;
+        std::int64_t max_connections_per_ip = 10;
+        std::chrono::seconds command_timeout{300};  ///< RFC 5321 4.5.3.2.7: at least 5 minutes
+        std::chrono::seconds data_timeout{600};
+    } limits;
+    struct Auth {
+        std::int64_t max_failures = 5;         ///< per client address, before a lockout
+        std::chrono::seconds lockout{900};
+    } auth;
     struct Delivery {
         bool allow_programs = false;
         bool allow_files = false;
@@ -36,6 +86,16 @@ struct Config {
 /// Unknown sections or keys and values of the wrong type or out of range throw
 /// Error(config) naming the key, the file and the line.
 Config load_config(const std::string& path, bool required);
+
+/// A key's effective value, for `config show` (TOML and JSON alike).
+using ConfigValue = std::variant<std::string, bool, std::int64_t, std::vector<std::string>>;
+struct ConfigEntry {
+    const char* section;
+    const char* name;
+    ConfigValue value;
+};
+/// Every key with its effective value (defaults included), in the order of vpsmail.toml.example.
+std::vector<ConfigEntry> config_entries(const Config& config);
 
 /// The effective configuration as TOML, every key with its value (defaults included).
 std::string format_config(const Config& config);

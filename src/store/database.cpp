@@ -7,7 +7,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <sys/stat.h>
 
 namespace vpsmail::store {
 namespace {
@@ -112,6 +111,16 @@ Database::Database(std::string path, bool read_only) : path_(std::move(path)), r
         sqlite3_db_config(db_, SQLITE_DBCONFIG_DEFENSIVE, 1, nullptr);
         sqlite3_db_config(db_, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, nullptr);
         sqlite3_db_config(db_, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);  // close() decides
+        // After each commit: how many frames the WAL holds (for close()). The hook replaces
+        // SQLite's automatic checkpoint, so it is called here too.
+        sqlite3_wal_hook(
+            db_,
+            [](void* self, sqlite3* db, const char* name, int frames) {
+                static_cast<Database*>(self)->wal_frames_ = frames;
+                if (frames >= 1000) sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+                return SQLITE_OK;
+            },
+            this);
         exec("PRAGMA foreign_keys = ON");
         // With WAL, NORMAL never corrupts the file; a power cut (not a process crash) may undo
         // the last commits. Store writes are admin commands, not acknowledged mail.
@@ -130,14 +139,13 @@ Database::~Database() { close(); }
 
 void Database::close() noexcept {
     cache_.clear();  // statements first: sqlite3_close refuses while any is unfinalized
-    if (db_ != nullptr && !read_only_) {
+    if (db_ != nullptr && !read_only_ && wal_frames_ > wal_keep_frames) {
         // SQLite's own checkpoint at close is off (see the constructor): the WAL stays for the
-        // next command while it is small, and is copied into the database and truncated here
-        // once it is not. A checkpoint costs three fsyncs; reading a small WAL back when the next
-        // process opens the store costs less than one.
-        struct stat st {};
-        if (::stat((path_ + "-wal").c_str(), &st) == 0 && st.st_size > wal_keep_bytes)
-            sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
+        // next command while it is short, and is copied into the database here once it is
+        // not. PASSIVE never waits for other connections; once a checkpoint completed, the next
+        // writer starts the WAL over. A checkpoint costs fsyncs; reading a short WAL back when
+        // the next process opens the store costs less.
+        sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
     }
     if (db_ != nullptr) sqlite3_close(db_);
     db_ = nullptr;

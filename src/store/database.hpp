@@ -95,10 +95,10 @@ public:
     bool exec_unless_busy(const char* sql);
     /// How long a statement waits for another connection's lock.
     static constexpr int busy_timeout_ms = 30'000;
-    /// A read-write connection that closes with a larger WAL than this checkpoints and
-    /// truncates it; a smaller one is left for the next process (each process that opens the
-    /// store first reads the whole WAL back).
-    static constexpr long wal_keep_bytes = 256 * 1024;  // 8 scripts adding users at once must all get through
+    /// A read-write connection that wrote, and closes with a WAL of more frames (pages) than
+    /// this, checkpoints it; a shorter one is left for the next process (each process that
+    /// opens the store first reads the whole WAL back).
+    static constexpr int wal_keep_frames = 64;  // 8 scripts adding users at once must all get through
 
     /// Rows changed by the last INSERT/UPDATE/DELETE.
     std::int64_t changes() const noexcept;
@@ -120,6 +120,7 @@ private:
     bool read_only_;
     sqlite3* db_ = nullptr;
     std::uint64_t commits_ = 0;
+    int wal_frames_ = 0;  ///< frames in the WAL after this connection's last commit
     std::unique_ptr<Generation> generation_;  ///< read-write connections bump it after each commit
     const class Transaction* outer_ = nullptr;  ///< the Transaction that ran BEGIN, if any
 

@@ -1,0 +1,56 @@
+// src/net: the only code that includes Asio and OpenSSL. It binds the listeners, accepts
+// connections, moves bytes between sockets and protocol sessions, runs their slow work on a
+// worker pool, enforces timeouts and connection limits, does TLS (implicit and STARTTLS),
+// handles SIGTERM/SIGHUP and drops privileges. It knows no protocol: server/ hands it a
+// Service per listener, whose Conversations wrap the sans-I/O sessions (DESIGN.md section 4).
+// This header includes neither Asio nor OpenSSL.
+#pragma once
+
+#include "server/conversation.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace vpsmail::net {
+
+struct Listener {
+    std::string name;     ///< "smtp", "submission", "submissions"
+    std::string host;     ///< an IP address
+    std::uint16_t port = 0;
+    bool implicit_tls = false;
+    server::Service* service = nullptr;
+};
+
+struct Settings {
+    std::vector<Listener> listeners;
+    std::string cert_file;  ///< PEM
+    std::string key_file;   ///< PEM
+    std::size_t max_connections = 100;
+    std::size_t max_connections_per_ip = 10;
+    std::chrono::seconds grace{30};  ///< SIGTERM: how long transactions in flight may finish
+    unsigned threads = 0;   ///< network threads; 0: one per core
+    unsigned workers = 0;   ///< slow-work threads; 0: two per core
+    std::string run_as;     ///< when root: the user to become after binding; empty: stay
+    /// Called once every listener accepts connections and their lines are printed.
+    std::function<void()> on_ready;
+};
+
+/// Loads the certificate, binds every listener (Error(config) naming the address when it is
+/// malformed, Error(permission/temporary) when it cannot be bound), becomes `run_as` when
+/// root, prints `listening NAME HOST:PORT` on stdout for each listener, then serves until
+/// SIGTERM or SIGINT. SIGHUP calls `reload` (on a network thread; exceptions are logged) and
+/// reloads the certificate and key. Returns after the connections ended or the grace time.
+void serve(const Settings& settings, const std::function<void()>& reload);
+
+/// Creates a self-signed certificate (RSA 2048, SHA-256, ten years, subjectAltName
+/// `hostname`) and its key, PEM, mode 0600, unless both files exist. Returns true when it
+/// created them. Throws Error(permission/temporary) naming the file.
+bool ensure_certificate(const std::string& cert_file, const std::string& key_file, const std::string& hostname);
+
+}  // namespace vpsmail::net

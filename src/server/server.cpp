@@ -1,0 +1,65 @@
+#include "server/server.hpp"
+
+#include "server/smtp_service.hpp"
+#include "store/store.hpp"
+
+namespace vpsmail::server {
+
+Server::Server(Config config, std::string db_path)
+    : db_path_(std::move(db_path)),
+      config_(std::make_shared<const Config>(std::move(config))),
+      index_(store::RoutingIndex::open(db_path_)),
+      throttle_(config_->auth.max_failures, config_->auth.lockout),
+      spool_(config_->paths.spool_dir) {
+    spool_.create();
+    smtp_ = std::make_unique<SmtpService>(*this, smtp::Mode::mx);
+    submission_ = std::make_unique<SmtpService>(*this, smtp::Mode::submission);
+    submissions_ = std::make_unique<SmtpService>(*this, smtp::Mode::submissions);
+}
+
+Server::~Server() = default;
+
+void Server::reload(Config config) {
+    auto next = std::make_shared<const Config>(std::move(config));
+    throttle_.configure(next->auth.max_failures, next->auth.lockout);
+    std::lock_guard lock(mutex_);
+    config_ = std::move(next);
+}
+
+std::shared_ptr<const Config> Server::config() const {
+    std::lock_guard lock(mutex_);
+    return config_;
+}
+
+route::Options Server::route_options() const {
+    auto c = config();
+    route::Options o;
+    o.plus_detail = c->routing.plus_detail;
+    o.detail_delimiter = c->routing.detail_delimiter;
+    o.postmaster = c->routing.postmaster;
+    o.primary_domain = c->server.primary_domain;
+    o.allow_programs = c->delivery.allow_programs;
+    o.allow_files = c->delivery.allow_files;
+    o.allow_includes = c->delivery.allow_includes;
+    o.trace = false;
+    return o;
+}
+
+store::Store& Server::thread_store() {
+    // One connection per worker thread, opened on first use, for as long as the thread lives.
+    thread_local std::unique_ptr<store::Store> store;
+    thread_local std::string path;
+    if (!store || path != db_path_) {
+        store = store::Store::open(db_path_, store::OpenMode::read_only);
+        path = db_path_;
+    }
+    return *store;
+}
+
+Service& Server::smtp_service(const std::string& listener) {
+    if (listener == "submission") return *submission_;
+    if (listener == "submissions") return *submissions_;
+    return *smtp_;
+}
+
+}  // namespace vpsmail::server

@@ -1,0 +1,62 @@
+// The composition root of `vpsmail serve`, without Asio (DESIGN.md sections 1-3): the running
+// configuration, the routing index, login throttling, the outbound spool and the group commit
+// that every session shares, and the SMTP services that net/ runs on its listeners. Sessions
+// reach the store, the resolver, auth and the Maildirs only through what is built here.
+#pragma once
+
+#include "auth/throttle.hpp"
+#include "core/config.hpp"
+#include "mailstore/sync_group.hpp"
+#include "queue/spool.hpp"
+#include "route/resolver.hpp"
+#include "server/conversation.hpp"
+#include "store/index.hpp"
+
+#include <memory>
+#include <mutex>
+#include <string>
+
+namespace vpsmail::store {
+class Store;
+}
+
+namespace vpsmail::server {
+
+class Server {
+public:
+    /// Opens the routing index of the store at `db_path` (which must exist at the latest
+    /// schema) and the spool. Throws vpsmail::Error.
+    Server(Config config, std::string db_path);
+    ~Server();
+    Server(const Server&) = delete;
+    Server& operator=(const Server&) = delete;
+
+    /// SIGHUP: the new configuration applies to connections opened from now on; listeners and
+    /// paths are those of the start. Thread-safe.
+    void reload(Config config);
+    /// The configuration in force. Thread-safe.
+    std::shared_ptr<const Config> config() const;
+    route::Options route_options() const;
+
+    store::RoutingIndex& index() noexcept { return *index_; }
+    auth::Throttle& throttle() noexcept { return throttle_; }
+    queue::Spool& spool() noexcept { return spool_; }
+    mailstore::SyncGroup& sync_group() noexcept { return sync_; }
+    /// The calling thread's own connection to the store (a Store is one thread's).
+    store::Store& thread_store();
+
+    /// One per listener kind: "smtp" (MX), "submission", "submissions". The Server keeps them.
+    Service& smtp_service(const std::string& listener);
+
+private:
+    std::string db_path_;
+    mutable std::mutex mutex_;
+    std::shared_ptr<const Config> config_;
+    std::unique_ptr<store::RoutingIndex> index_;
+    auth::Throttle throttle_;
+    queue::Spool spool_;
+    mailstore::SyncGroup sync_;
+    std::unique_ptr<Service> smtp_, submission_, submissions_;
+};
+
+}  // namespace vpsmail::server

@@ -1,0 +1,370 @@
+#include "server/smtp_service.hpp"
+
+#include "auth/password.hpp"
+#include "core/address.hpp"
+#include "core/error.hpp"
+#include "core/log.hpp"
+#include "mailstore/delivery.hpp"
+#include "mailstore/maildir.hpp"
+#include "mailstore/quota.hpp"
+#include "server/server.hpp"
+#include "store/store.hpp"
+
+#include <fmt/format.h>
+
+#include <arpa/inet.h>
+#include <map>
+#include <set>
+
+namespace vpsmail::server {
+namespace {
+
+using smtp::Reply;
+using smtp::ReplyId;
+using smtp::Verdict;
+
+// A dummy yescrypt hash: an unknown user costs as much time as a wrong password.
+constexpr const char* dummy_hash = "$y$j9T$F5Jx5fExrKuPp53xLKQ..1$GmcwIgvdUC9qLWcKCi6gklUa1dM3ziD43YxYNURLKy0";
+
+Reply reply_of(const route::Failure& f) { return Reply{f.code, f.status, f.text}; }
+
+// The first permanent failure, else the first one (a recipient that only fails temporarily
+// gets a 4xx and the client tries again).
+Reply refusal_of(const route::Resolution& r) {
+    for (const auto& f : r.failures)
+        if (!f.temporary()) return reply_of(f);
+    if (!r.failures.empty()) return reply_of(r.failures.front());
+    return smtp::reply(ReplyId::recipient_unknown);
+}
+
+// "192.0.2.0/24" contains `address`? Both IPv4 or both IPv6.
+bool in_network(const std::string& network, const std::string& address) {
+    std::string base = network;
+    int bits = -1;
+    if (auto slash = network.find('/'); slash != std::string::npos) {
+        base = network.substr(0, slash);
+        bits = std::stoi(network.substr(slash + 1));
+    }
+    unsigned char a[16], n[16];
+    int family = base.find(':') == std::string::npos ? AF_INET : AF_INET6;
+    const int size = family == AF_INET ? 4 : 16;
+    if (::inet_pton(family, base.c_str(), n) != 1 || ::inet_pton(family, address.c_str(), a) != 1) return false;
+    if (bits < 0) bits = size * 8;
+    for (int i = 0; i < size && bits > 0; ++i, bits -= 8) {
+        const unsigned char mask = bits >= 8 ? 0xff : static_cast<unsigned char>(0xff << (8 - bits));
+        if ((a[i] & mask) != (n[i] & mask)) return false;
+    }
+    return true;
+}
+
+// "local@domain" of a mailbox target.
+std::pair<std::string, std::string> split_mailbox(const std::string& value) {
+    auto at = value.rfind('@');
+    return {value.substr(0, at), value.substr(at + 1)};
+}
+
+class SmtpPorts final : public smtp::Ports {
+public:
+    SmtpPorts(Server& server, const Peer& peer) : server_(server), peer_(peer) {}
+
+    Verdict check_recipient(const smtp::RecipientQuery& q) override {
+        const route::Options options = server_.route_options();
+        const Address& rcpt = q.recipient;
+        bool local = rcpt.bare();  // <Postmaster> (RFC 5321 4.1.1.3) is always ours
+        if (!local) local = server_.index().view().is_local_domain(rcpt.domain);
+        if (!local) {
+            // DESIGN.md section 10: never an open relay; a route never makes one.
+            if (!q.relay_allowed || q.source_route) return Verdict::refuse(smtp::reply(ReplyId::relay_denied));
+            return Verdict::accept();
+        }
+        route::Resolution r = route::resolve(server_.index(), rcpt.str(), options);
+        if (r.targets.empty()) return Verdict::refuse(refusal_of(r));
+        // RFC 3463 X.2.2: when every mailbox it reaches is full, say so now.
+        bool all_full = true;
+        for (const auto& t : r.targets) {
+            if (t.kind != route::TargetKind::mailbox) {
+                all_full = false;
+                break;
+            }
+            if (!over_quota(t.value, 0)) {
+                all_full = false;
+                break;
+            }
+        }
+        if (all_full) return Verdict::refuse(Reply{452, "4.2.2", "mailbox full"});
+        return Verdict::accept();
+    }
+
+    Verdict check_sender(const std::string& user, const smtp::MailFrom& mail) override {
+        if (!mail.sender) return Verdict::accept();  // <> for bounces and notifications
+        const std::string sender = lower_ascii(mail.sender->str());
+        const std::string login = lower_ascii(user);
+        if (sender == login) return Verdict::accept();
+        // An address that is delivered to the user's own mailbox is the user's too.
+        route::Resolution r = route::resolve(server_.index(), sender, server_.route_options());
+        for (const auto& t : r.targets)
+            if (t.kind == route::TargetKind::mailbox && lower_ascii(t.value) == login) return Verdict::accept();
+        return Verdict::refuse(smtp::reply(ReplyId::sender_not_owned, fmt::format("<{}> is not yours, {}", mail.sender->str(), user)));
+    }
+
+    bool may_relay(const std::string& peer_address) override {
+        for (const auto& network : server_.config()->smtp.trusted_networks)
+            if (in_network(network, peer_address)) return true;
+        return false;
+    }
+
+    std::chrono::system_clock::time_point now() override { return std::chrono::system_clock::now(); }
+
+    // The account's quota is reached (with `adding` more bytes)?
+    bool over_quota(const std::string& mailbox, std::uint64_t adding) {
+        auto [local, domain] = split_mailbox(mailbox);
+        auto account = server_.index().view().find_account(local, domain);
+        if (!account || account->quota == 0) return false;
+        const std::string maildir = mailstore::maildir_path(server_.config()->paths.mail_root, domain, local);
+        return mailstore::maildir_usage(maildir) + adding > account->quota;
+    }
+
+private:
+    Server& server_;
+    const Peer& peer_;
+};
+
+class SmtpConversation final : public Conversation {
+public:
+    SmtpConversation(Server& server, smtp::Mode mode, const Peer& peer)
+        : server_(server), config_(server.config()), peer_(peer), ports_(server, peer_),
+          session_(session_config(mode), ports_) {
+        log::line("connect", {{"session", peer_.id}, {"listener", peer_.listener}, {"client", peer_.address}});
+    }
+
+    void start() override { session_.start(); }
+    void receive(std::string_view bytes) override { session_.receive(std::span<const char>(bytes.data(), bytes.size())); }
+    std::string take_output() override { return session_.take_output(); }
+    bool wants_starttls() const override { return session_.wants_starttls(); }
+    void tls_started(std::string_view version, std::string_view cipher) override {
+        log::line("tls", {{"session", peer_.id}, {"version", version}, {"cipher", cipher}});
+        session_.tls_started();
+    }
+    bool wants_close() const override { return session_.wants_close(); }
+    std::chrono::seconds idle_timeout() const override {
+        const auto s = session_.state();
+        const bool in_data = s == smtp::Session::State::data || s == smtp::Session::State::chunk;
+        return in_data ? config_->limits.data_timeout : config_->limits.command_timeout;
+    }
+    void timeout() override { session_.timeout(); }
+    void shutdown() override { session_.shutdown(); }
+    bool busy() const override {
+        using S = smtp::Session::State;
+        const auto s = session_.state();
+        return s == S::mail || s == S::rcpt || s == S::data || s == S::bdat || s == S::chunk;
+    }
+    void closed(std::string_view reason) override {
+        log::line("disconnect", {{"session", peer_.id}, {"reason", reason}});
+    }
+
+    std::optional<Job> take_job() override {
+        auto action = session_.take_action();
+        if (!action) return std::nullopt;
+        return Job([this, action = std::move(*action)]() -> std::function<void()> {
+            smtp::ActionResult result;
+            if (auto* login = std::get_if<smtp::VerifyPassword>(&action)) result = verify_login(server_, *login, peer_);
+            else result = deliver_message(server_, std::get<smtp::Deliver>(action), peer_);
+            return [this, result = std::move(result)]() mutable { session_.complete(std::move(result)); };
+        });
+    }
+
+private:
+    smtp::SessionConfig session_config(smtp::Mode mode) const {
+        smtp::SessionConfig c;
+        c.hostname = config_->server.hostname;
+        c.mode = mode;
+        c.tls_available = true;
+        c.tls_active = peer_.tls;
+        c.peer_loopback = peer_.loopback;
+        c.peer_address = peer_.address;
+        c.max_message_size = config_->limits.max_message_size;
+        c.max_recipients = static_cast<std::size_t>(config_->limits.max_recipients);
+        c.session_id = peer_.id;
+        return c;
+    }
+
+    Server& server_;
+    std::shared_ptr<const Config> config_;  // the one this connection started with
+    Peer peer_;
+    SmtpPorts ports_;
+    smtp::Session session_;
+};
+
+}  // namespace
+
+SmtpService::SmtpService(Server& server, smtp::Mode mode) : server_(server), mode_(mode) {}
+
+std::unique_ptr<Conversation> SmtpService::open(const Peer& peer) {
+    return std::make_unique<SmtpConversation>(server_, mode_, peer);
+}
+
+std::string SmtpService::refuse(const Peer& peer, std::string_view why) {
+    log::line("refused", {{"session", peer.id}, {"listener", peer.listener}, {"client", peer.address}, {"reason", why}});
+    // RFC 5321 3.1: a server that cannot serve now answers 421 instead of the greeting.
+    return fmt::format("421 4.7.0 {} {}, try again later\r\n", server_.config()->server.hostname, why);
+}
+
+smtp::PasswordResult verify_login(Server& server, const smtp::VerifyPassword& action, const Peer& peer) {
+    if (!server.throttle().allowed(peer.address)) {
+        log::line("auth", {{"session", peer.id}, {"user", action.username}, {"result", "locked out"}});
+        return smtp::PasswordResult::bad;
+    }
+    std::string hash = dummy_hash;
+    bool usable = false;
+    try {
+        Address login = parse_address(action.username);
+        if (!login.bare()) {
+            if (auto user = server.thread_store().find_user(lower_ascii(login.local), login.domain)) {
+                usable = user->enabled;
+                hash = user->password_hash;
+            }
+        }
+    } catch (const Error& e) {
+        if (e.kind() == ErrorKind::temporary || e.kind() == ErrorKind::config || e.kind() == ErrorKind::permission) {
+            log::line("auth", {{"session", peer.id}, {"user", action.username}, {"result", "error"}, {"error", e.what()}});
+            return smtp::PasswordResult::temporary_failure;
+        }
+        // Not an address: a wrong login like any other.
+    }
+    const bool match = auth::verify_password(action.password, hash);
+    if (match && usable) {
+        server.throttle().succeeded(peer.address);
+        log::line("auth", {{"session", peer.id}, {"user", action.username}, {"result", "ok"}});
+        return smtp::PasswordResult::ok;
+    }
+    const bool locked = server.throttle().failed(peer.address);
+    log::line("auth", {{"session", peer.id}, {"user", action.username}, {"result", locked ? "failed, locked out" : "failed"}});
+    return smtp::PasswordResult::bad;
+}
+
+smtp::DeliveryResult deliver_message(Server& server, const smtp::Deliver& action, const Peer& peer) {
+    const auto config = server.config();
+    const route::Options options = server.route_options();
+    const smtp::Envelope& envelope = action.envelope;
+    const std::string return_path = envelope.return_path ? envelope.return_path->str() : std::string();
+    const std::size_t count = envelope.recipients.size();
+
+    smtp::DeliveryResult result;
+    result.recipients.assign(count, Verdict::refuse(smtp::reply(ReplyId::temporary_failure)));
+    std::vector<std::vector<std::string>> mailboxes(count);  // per recipient: its mailbox targets
+    std::vector<std::vector<std::string>> remotes(count);
+    std::vector<std::optional<Reply>> failure(count);        // the reason when nothing delivers
+
+    for (std::size_t i = 0; i < count; ++i) {
+        const Address& rcpt = envelope.recipients[i].address;
+        bool local = rcpt.bare() || server.index().view().is_local_domain(rcpt.domain);
+        if (!local) {
+            remotes[i].push_back(rcpt.str());
+            continue;
+        }
+        route::Resolution r = route::resolve(server.index(), rcpt.str(), options);
+        if (!r.failures.empty()) failure[i] = refusal_of(r);
+        for (const auto& t : r.targets) {
+            if (t.kind == route::TargetKind::mailbox) mailboxes[i].push_back(t.value);
+            else if (t.kind == route::TargetKind::remote) remotes[i].push_back(t.value);
+            else if (!failure[i])
+                failure[i] = Reply{550, "5.7.1", fmt::format("{} delivery is not available on this server",
+                                                             t.kind == route::TargetKind::program ? "program" : "file")};
+        }
+    }
+
+    // Local mailboxes: one file, linked into each Maildir; a mailbox gets the message once.
+    const std::string header = fmt::format("Return-Path: <{}>\r\n", return_path);
+    const std::uint64_t size = header.size() + action.message.size();
+    SmtpPorts quota_check(server, peer);
+    std::map<std::string, bool> stored;  // mailbox -> delivered
+    std::set<std::string> full;
+    {
+        mailstore::Delivery delivery(&server.sync_group());
+        std::vector<std::string> added;
+        for (std::size_t i = 0; i < count; ++i)
+            for (const auto& mailbox : mailboxes[i]) {
+                if (stored.count(mailbox) || full.count(mailbox)) continue;
+                if (quota_check.over_quota(mailbox, size)) {
+                    full.insert(mailbox);
+                    continue;
+                }
+                stored[mailbox] = false;
+            }
+        try {
+            for (auto& [mailbox, done] : stored) {
+                auto [local, domain] = split_mailbox(mailbox);
+                delivery.add(mailstore::maildir_path(config->paths.mail_root, domain, local));
+                added.push_back(mailbox);
+            }
+            if (!added.empty()) {
+                delivery.write(header);
+                delivery.write(action.message);
+                auto files = delivery.commit();
+                for (std::size_t k = 0; k < files.size() && k < added.size(); ++k) {
+                    stored[added[k]] = true;
+                    log::line("delivered", {{"session", peer.id}, {"id", envelope.id}, {"from", return_path},
+                                            {"mailbox", added[k]}, {"file", files[k].name}});
+                }
+            }
+        } catch (const Error& e) {
+            log::line("delivery_failed", {{"session", peer.id}, {"id", envelope.id}, {"error", e.what()}, {"detail", e.detail()}});
+        }
+    }
+
+    // Remote targets: one spool entry for all of them.
+    std::vector<std::size_t> remote_owner;
+    queue::Envelope spooled;
+    spooled.return_path = return_path;
+    spooled.body = envelope.body == smtp::Body::eight_bit_mime ? "8BITMIME"
+                   : envelope.body == smtp::Body::binary_mime ? "BINARYMIME"
+                                                              : "7BIT";
+    spooled.smtputf8 = envelope.smtputf8;
+    spooled.envid = envelope.envid;
+    spooled.ret = envelope.ret == smtp::Ret::full ? "FULL" : envelope.ret == smtp::Ret::headers ? "HDRS" : "";
+    spooled.received_from = peer.address;
+    spooled.created = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    for (std::size_t i = 0; i < count; ++i)
+        for (const auto& address : remotes[i]) {
+            queue::SpoolRecipient r;
+            r.address = address;
+            if (const auto& n = envelope.recipients[i].notify) {
+                std::vector<std::string> words;
+                if (n->never) words.push_back("NEVER");
+                if (n->success) words.push_back("SUCCESS");
+                if (n->failure) words.push_back("FAILURE");
+                if (n->delay) words.push_back("DELAY");
+                for (const auto& w : words) r.notify += (r.notify.empty() ? "" : ",") + w;
+            }
+            if (const auto& o = envelope.recipients[i].orcpt) r.orcpt = o->type + ";" + o->address;
+            spooled.recipients.push_back(std::move(r));
+            remote_owner.push_back(i);
+        }
+    std::vector<bool> remote_ok(count, false);
+    if (!spooled.recipients.empty()) {
+        try {
+            std::string id = server.spool().add(spooled, action.message);
+            for (std::size_t owner : remote_owner) remote_ok[owner] = true;
+            for (const auto& r : spooled.recipients)
+                log::line("queued", {{"session", peer.id}, {"id", envelope.id}, {"queue_id", id}, {"from", return_path}, {"to", r.address}});
+        } catch (const Error& e) {
+            log::line("queue_failed", {{"session", peer.id}, {"id", envelope.id}, {"error", e.what()}, {"detail", e.detail()}});
+        }
+    }
+
+    for (std::size_t i = 0; i < count; ++i) {
+        bool any = remote_ok[i];
+        bool any_full = false;
+        for (const auto& mailbox : mailboxes[i]) {
+            if (auto it = stored.find(mailbox); it != stored.end() && it->second) any = true;
+            if (full.count(mailbox)) any_full = true;
+        }
+        if (any) result.recipients[i] = Verdict::accept();
+        else if (any_full && mailboxes[i].size() == 1 && remotes[i].empty()) result.recipients[i] = Verdict::refuse(Reply{552, "5.2.2", "mailbox full"});
+        else if (mailboxes[i].empty() && remotes[i].empty() && failure[i]) result.recipients[i] = Verdict::refuse(*failure[i]);
+        // else: the temporary failure set above (a write or spool error; the client retries).
+    }
+    return result;
+}
+
+}  // namespace vpsmail::server

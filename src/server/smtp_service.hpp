@@ -1,0 +1,37 @@
+// SMTP on the three listeners: the smtp::Session of each connection, wrapped as a Conversation
+// for net/, with the Ports it asks (recipients through the routing index, senders, trusted
+// networks) and the Actions it hands out (password checks, durable delivery into Maildirs and
+// the spool) turned into Jobs for net/'s worker pool. Logs one line per connection,
+// transaction and delivery.
+#pragma once
+
+#include "server/conversation.hpp"
+#include "smtp/session.hpp"
+
+#include <memory>
+#include <string>
+
+namespace vpsmail::server {
+
+class Server;
+
+class SmtpService final : public Service {
+public:
+    SmtpService(Server& server, smtp::Mode mode);
+    std::unique_ptr<Conversation> open(const Peer& peer) override;
+    std::string refuse(const Peer& peer, std::string_view why) override;
+
+private:
+    Server& server_;
+    smtp::Mode mode_;
+};
+
+/// Runs one Deliver action: each recipient resolved again through the routing index, local
+/// mailboxes written by one mailstore::Delivery (Return-Path added, quota checked), remote
+/// targets spooled. One Verdict per envelope recipient. Any thread; never throws.
+smtp::DeliveryResult deliver_message(Server& server, const smtp::Deliver& action, const Peer& peer);
+
+/// Runs one VerifyPassword action against the store, with login throttling. Any thread.
+smtp::PasswordResult verify_login(Server& server, const smtp::VerifyPassword& action, const Peer& peer);
+
+}  // namespace vpsmail::server

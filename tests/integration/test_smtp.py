@@ -1,0 +1,370 @@
+#!/usr/bin/env python3
+"""vpsmail serve with real SMTP clients (Python's smtplib and ssl, swaks) on loopback:
+MX delivery into Maildirs, submission with STARTTLS and AUTH, implicit TLS, relay refusal,
+bad input, limits, timeouts, CLI changes seen at once, SIGTERM and crash safety."""
+
+import json
+import os
+import shutil
+import signal
+import smtplib
+import socket
+import ssl
+import subprocess
+import unittest
+
+from server import HASH, Server, maildir_files, seeded_world
+from harness import BIN, require_binary
+
+MESSAGE = (b"From: Ann <ann@remote.test>\r\nTo: bob@example.test\r\nSubject: hello\r\n"
+           b"Message-ID: <1@remote.test>\r\n\r\nHello Bob.\r\n.leading dot\r\n")
+
+
+def tls_context():
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE  # the self-signed certificate of the first start
+    return ctx
+
+
+class ServeTest(unittest.TestCase):
+    config = ""
+
+    def setUp(self):
+        require_binary(self)
+        self.w = seeded_world()
+        self.server = Server(self.w, self.config).start()
+
+    def tearDown(self):
+        try:
+            self.server.kill()
+        finally:
+            self.w.close()
+
+    def smtp(self, listener="smtp"):
+        return smtplib.SMTP("127.0.0.1", self.server.ports[listener], local_hostname="client.test", timeout=30)
+
+    def submit(self, listener="submission", user="bob@example.test", password="secret"):
+        if listener == "submissions":
+            s = smtplib.SMTP_SSL("127.0.0.1", self.server.ports[listener], local_hostname="client.test",
+                                 context=tls_context(), timeout=30)
+        else:
+            s = self.smtp(listener)
+            s.starttls(context=tls_context())
+        s.login(user, password)
+        return s
+
+    def read(self, path):
+        with open(path, "rb") as f:
+            return f.read()
+
+
+class MxDelivery(ServeTest):
+    def test_ehlo_offers_the_extensions(self):
+        with self.smtp() as s:
+            code, _ = s.ehlo()
+            self.assertEqual(code, 250)
+            for ext in ("pipelining", "size", "8bitmime", "enhancedstatuscodes", "starttls", "smtputf8", "chunking", "dsn"):
+                self.assertTrue(s.has_extn(ext), ext)
+            self.assertFalse(s.has_extn("auth"), "no AUTH on the MX port: users submit on 587 and 465")
+
+    def test_message_lands_in_the_maildir_with_headers(self):
+        with self.smtp() as s:
+            refused = s.sendmail("ann@remote.test", ["bob@example.test"], MESSAGE)
+        self.assertEqual(refused, {})
+        files = maildir_files(self.w, "bob@example.test")
+        self.assertEqual(len(files), 1)
+        name = os.path.basename(files[0])
+        data = self.read(files[0])
+        self.assertTrue(name.endswith(",S=%d" % len(data)), name)
+        self.assertTrue(data.startswith(b"Return-Path: <ann@remote.test>\r\nReceived: from client.test"), data[:200])
+        self.assertIn(b"by mx.example.test", data)
+        self.assertIn(b"\r\n\r\nHello Bob.\r\n.leading dot\r\n", data)  # dot-stuffing undone
+        self.assertEqual(maildir_files(self.w, "bob@example.test", "tmp"), [])
+
+    def test_unknown_recipient_is_refused_at_rcpt(self):
+        with self.smtp() as s:
+            s.ehlo()
+            s.mail("ann@remote.test")
+            code, text = s.rcpt("nobody@example.test")
+            self.assertEqual(code, 550)
+            self.assertTrue(text.startswith(b"5.1.1"), text)
+            code, _ = s.rcpt("bob@example.test")
+            self.assertEqual(code, 250)
+
+    def test_no_relaying_for_strangers(self):
+        with self.smtp() as s:
+            s.ehlo()
+            s.mail("ann@remote.test")
+            for rcpt in ("someone@elsewhere.test", "@example.test:someone@elsewhere.test"):
+                code, text = s.rcpt(rcpt)
+                self.assertIn(code, (550, 554), rcpt)
+                self.assertIn(b"5.7.1", text)
+        self.assertEqual(self.w.ok("--json", "queue", "list").strip(), "[]")
+
+    def test_percent_hack_and_bang_path_are_not_relayed(self):
+        with self.smtp() as s:
+            s.ehlo()
+            s.mail("ann@remote.test")
+            for rcpt in ("someone%elsewhere.test@example.test", "elsewhere.test!someone@example.test"):
+                code, _ = s.rcpt(rcpt)
+                self.assertEqual(code, 550, rcpt)
+        self.assertEqual(self.w.ok("--json", "queue", "list").strip(), "[]")
+
+    def test_alias_to_two_mailboxes_stores_one_copy_each(self):
+        self.w.ok("alias", "add", "team", "bob", "ann")
+        with self.smtp() as s:
+            s.sendmail("x@remote.test", ["team@example.test", "bob@example.test"], MESSAGE)
+        bob = maildir_files(self.w, "bob@example.test")
+        ann = maildir_files(self.w, "ann@example.test")
+        self.assertEqual((len(bob), len(ann)), (1, 1))
+        self.assertEqual(os.stat(bob[0]).st_ino, os.stat(ann[0]).st_ino)  # one file, linked
+
+    def test_cli_changes_apply_to_the_next_rcpt(self):
+        with self.smtp() as s:
+            s.ehlo()
+            s.mail("ann@remote.test")
+            self.assertEqual(s.rcpt("carl@example.test")[0], 550)
+            self.w.ok("user", "add", "carl@example.test", "--password-hash", HASH)
+            self.assertEqual(s.rcpt("carl@example.test")[0], 250)
+            self.w.ok("user", "disable", "carl@example.test")
+            code, text = s.rcpt("carl@example.test")
+            self.assertEqual(code, 550)
+            self.assertIn(b"5.2.1", text)
+
+    def test_bare_lf_in_data_is_refused_and_the_session_goes_on(self):
+        with self.smtp() as s:
+            s.ehlo()
+            s.mail("ann@remote.test")
+            s.rcpt("bob@example.test")
+            code, _ = s.docmd("DATA")
+            self.assertEqual(code, 354)
+            s.send(b"Subject: x\r\n\r\nsmuggled\n.\nMAIL FROM:<evil@x>\r\n.\r\n")
+            code, text = s.getreply()
+            self.assertGreaterEqual(code, 550)
+            self.assertEqual(s.noop()[0], 250)
+        self.assertEqual(maildir_files(self.w, "bob@example.test"), [])
+
+    def test_pipelined_transaction_with_swaks(self):
+        if not shutil.which("swaks"):
+            self.skipTest("swaks is not installed")
+        p = subprocess.run(["swaks", "--server", "127.0.0.1", "--port", str(self.server.ports["smtp"]),
+                            "--from", "ann@remote.test", "--to", "bob@example.test", "--pipeline",
+                            "--helo", "client.test", "--body", "via swaks"],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        files = maildir_files(self.w, "bob@example.test")
+        self.assertEqual(len(files), 1)
+        self.assertIn(b"via swaks", self.read(files[0]))
+
+    def test_chunking_with_bdat(self):
+        with self.smtp() as s:
+            s.ehlo()
+            s.mail("ann@remote.test")
+            s.rcpt("bob@example.test")
+            body = b"Subject: chunks\r\n\r\none\r\n"
+            s.send(b"BDAT %d\r\n" % len(body) + body)
+            self.assertEqual(s.getreply()[0], 250)
+            s.send(b"BDAT 5 LAST\r\ntwo\r\n")
+            self.assertEqual(s.getreply()[0], 250)
+        data = self.read(maildir_files(self.w, "bob@example.test")[0])
+        self.assertTrue(data.endswith(b"\r\n\r\none\r\ntwo\r\n"), data)
+
+
+class Submission(ServeTest):
+    def test_submission_requires_auth_before_mail(self):
+        with self.smtp("submission") as s:
+            s.ehlo()
+            self.assertTrue(s.has_extn("starttls"))
+            code, text = s.mail("bob@example.test")
+            self.assertEqual(code, 530)
+            self.assertTrue(text.startswith(b"5.7.0"), text)
+
+    def test_starttls_auth_and_relay_to_the_spool(self):
+        with self.submit() as s:
+            s.sendmail("bob@example.test", ["friend@remote.test", "ann@example.test"], MESSAGE)
+        queued = json.loads(self.w.ok("--json", "queue", "list"))
+        self.assertEqual(len(queued), 1)
+        self.assertEqual(queued[0]["sender"], "bob@example.test")
+        self.assertEqual([r["address"] for r in queued[0]["recipients"]], ["friend@remote.test"])
+        self.assertEqual(queued[0]["recipients"][0]["state"], "pending")
+        self.assertEqual(len(maildir_files(self.w, "ann@example.test")), 1)
+        table = self.w.ok("queue", "list")
+        self.assertIn("friend@remote.test", table)
+        received = self.read(maildir_files(self.w, "ann@example.test")[0])
+        self.assertIn(b"with ESMTPSA", received)  # RFC 3848: TLS and AUTH
+
+    def test_implicit_tls_on_submissions(self):
+        with self.submit("submissions") as s:
+            s.sendmail("bob@example.test", ["ann@example.test"], MESSAGE)
+        self.assertEqual(len(maildir_files(self.w, "ann@example.test")), 1)
+
+    def test_wrong_password_gets_535(self):
+        with self.smtp("submission") as s:
+            s.starttls(context=tls_context())
+            with self.assertRaises(smtplib.SMTPAuthenticationError) as e:
+                s.login("bob@example.test", "wrong")
+            self.assertEqual(e.exception.smtp_code, 535)
+            s.login("bob@example.test", "secret")  # the session goes on
+
+    def test_sender_must_be_the_users_own(self):
+        with self.submit() as s:
+            s.ehlo()
+            code, text = s.mail("ann@example.test")
+            self.assertEqual(code, 553)
+            self.assertIn(b"5.7.1", text)
+            self.w.ok("vuser", "map", "sales@example.test", "bob")
+            code, _ = s.mail("sales@example.test")  # routes to bob: his to use
+            self.assertEqual(code, 250)
+
+    def test_auth_not_offered_before_tls_except_on_loopback(self):
+        # Loopback clients may AUTH without TLS (RFC 4954 4: by configuration); the test
+        # client is on loopback, so AUTH is offered there.
+        with self.smtp("submission") as s:
+            s.ehlo()
+            self.assertTrue(s.has_extn("auth"))
+
+
+class LimitsAndFaults(ServeTest):
+    config = ('[limits]\nmax_message_size = "4K"\nmax_connections_per_ip = 3\ncommand_timeout = "2s"\n'
+              '[auth]\nmax_failures = 2\nlockout = "1h"\n')
+
+    def test_size_limit(self):
+        with self.smtp() as s:
+            s.ehlo()
+            self.assertEqual(s.esmtp_features.get("size"), "4096")
+            code, text = s.mail("ann@remote.test", ["SIZE=100000"])
+            self.assertEqual(code, 552)
+            with self.assertRaises(smtplib.SMTPDataError) as e:
+                s.sendmail("ann@remote.test", ["bob@example.test"], MESSAGE + b"x" * 8000 + b"\r\n")
+            self.assertEqual(e.exception.smtp_code, 552)
+        self.assertEqual(maildir_files(self.w, "bob@example.test"), [])
+
+    def test_quota_at_end_of_data(self):
+        self.w.ok("user", "quota", "bob@example.test", "1K")
+        with self.smtp() as s:
+            with self.assertRaises(smtplib.SMTPDataError) as e:
+                s.sendmail("ann@remote.test", ["bob@example.test"], MESSAGE + b"y" * 2000 + b"\r\n")
+            self.assertEqual(e.exception.smtp_code, 552)
+            self.assertIn(b"5.2.2", e.exception.smtp_error)
+
+    def test_too_many_connections_from_one_address(self):
+        clients = [self.smtp() for _ in range(3)]
+        try:
+            with self.assertRaises(smtplib.SMTPConnectError) as e:
+                self.smtp()
+            self.assertEqual(e.exception.smtp_code, 421)
+        finally:
+            for c in clients:
+                c.close()
+
+    def test_idle_client_gets_421_and_is_closed(self):
+        sock = socket.create_connection(("127.0.0.1", self.server.ports["smtp"]), timeout=30)
+        data = b""
+        sock.settimeout(30)
+        while True:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        sock.close()
+        self.assertTrue(data.startswith(b"220 "), data)
+        self.assertIn(b"421 4.4.2", data)
+
+    def test_login_lockout_after_max_failures(self):
+        with self.smtp("submission") as s:
+            s.starttls(context=tls_context())
+            for _ in range(2):
+                with self.assertRaises(smtplib.SMTPAuthenticationError):
+                    s.login("bob@example.test", "wrong")
+        with self.smtp("submission") as s:
+            s.starttls(context=tls_context())
+            with self.assertRaises(smtplib.SMTPAuthenticationError):
+                s.login("bob@example.test", "secret")  # right, but locked out
+
+    def test_garbage_does_not_stop_the_server(self):
+        sock = socket.create_connection(("127.0.0.1", self.server.ports["smtp"]), timeout=30)
+        sock.recv(4096)
+        sock.sendall(b"\x00\xff\xfe garbage\r\n" + b"A" * 5000 + b"\r\nQUIT\r\n")
+        sock.close()
+        with self.smtp() as s:
+            self.assertEqual(s.noop()[0], 250)
+
+
+class Lifecycle(unittest.TestCase):
+    def setUp(self):
+        require_binary(self)
+        self.w = seeded_world()
+
+    def tearDown(self):
+        self.w.close()
+
+    def test_sigterm_stops_cleanly_and_a_restart_serves_again(self):
+        server = Server(self.w).start()
+        try:
+            cert = os.path.join(self.w.dir, "state", "tls", "key.pem")
+            self.assertEqual(os.stat(cert).st_mode & 0o777, 0o600)
+            with smtplib.SMTP("127.0.0.1", server.ports["smtp"], timeout=30) as s:
+                s.ehlo()
+            self.assertEqual(server.stop(), 0)
+            self.assertIn("stopped", server.log())
+            server = Server(self.w).start()  # same certificate, same store
+            with smtplib.SMTP("127.0.0.1", server.ports["smtp"], timeout=30) as s:
+                self.assertEqual(s.noop()[0], 250)
+            self.assertEqual(server.stop(), 0)
+        finally:
+            server.kill()
+
+    def test_sigterm_waits_for_a_transaction_in_flight(self):
+        server = Server(self.w).start()
+        try:
+            s = smtplib.SMTP("127.0.0.1", server.ports["smtp"], timeout=30)
+            s.ehlo()
+            s.mail("ann@remote.test")
+            s.rcpt("bob@example.test")
+            s.docmd("DATA")
+            s.send(b"Subject: in flight\r\n\r\n")
+            server.proc.send_signal(signal.SIGTERM)  # the open transaction must still complete
+            s.send(b"the end\r\n.\r\n")
+            code, _ = s.getreply()
+            self.assertEqual(code, 250)
+            self.assertEqual(server.proc.wait(timeout=30), 0)
+            self.assertEqual(len(maildir_files(self.w, "bob@example.test")), 1)
+        finally:
+            server.kill()
+
+    def test_crash_during_data_leaves_no_partial_message(self):
+        server = Server(self.w).start()
+        try:
+            s = smtplib.SMTP("127.0.0.1", server.ports["smtp"], timeout=30)
+            s.sendmail("ann@remote.test", ["bob@example.test"], MESSAGE)  # acknowledged: must survive
+            s.mail("ann@remote.test")
+            s.rcpt("bob@example.test")
+            s.docmd("DATA")
+            s.send(b"Subject: cut\r\n\r\n" + b"z" * 100000)
+            server.proc.kill()
+            server.proc.wait(timeout=10)
+        finally:
+            server.kill()
+        files = maildir_files(self.w, "bob@example.test")
+        self.assertEqual(len(files), 1)
+        self.assertIn(b"Hello Bob.", open(files[0], "rb").read())
+
+    def test_unusable_listen_address_is_a_clear_error(self):
+        blocker = socket.socket()
+        blocker.bind(("127.0.0.1", 0))
+        blocker.listen(1)
+        port = blocker.getsockname()[1]
+        try:
+            self.w.write_config('[server]\nuser = ""\n[smtp]\nlisten = ["127.0.0.1:%d"]\n'
+                                '[submission]\nlisten = []\n[submissions]\nlisten = []\n' % port)
+            p = subprocess.run([BIN, "--config", self.w.config_path, "--db", self.w.db, "serve", "--foreground"],
+                               capture_output=True, text=True, timeout=60, env=self.w.env())
+            self.assertEqual(p.returncode, 75, p.stderr)
+            self.assertIn("127.0.0.1:%d" % port, p.stderr)
+        finally:
+            blocker.close()
+
+
+if __name__ == "__main__":
+    unittest.main()
