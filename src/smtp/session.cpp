@@ -115,7 +115,8 @@ void Session::complete(ActionResult result) {
 
 void Session::tls_started() {
     if (!starttls_pending_) return;
-    // RFC 3207 4.2: forget everything learnt from the client before TLS, EHLO included.
+    // RFC 3207 4.2: forget everything learnt from the client before TLS, EHLO included; and
+    // plaintext pipelined after STARTTLS must not run as if it came over TLS (command injection).
     starttls_pending_ = false;
     tls_ = true;
     input_.clear();
@@ -458,9 +459,6 @@ void Session::cmd_starttls(const Command& command) {
     if (!command.argument.empty()) return bad_command(reply(ReplyId::syntax_error, "(STARTTLS takes no argument)"));
     send(ReplyId::tls_ready);
     starttls_pending_ = true;
-    // RFC 3207 4.2 (and the STARTTLS command injection attacks): plaintext pipelined after
-    // STARTTLS must not be taken as if it came over TLS.
-    input_.clear();
 }
 
 void Session::cmd_auth(const Command& command) {
