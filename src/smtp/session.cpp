@@ -1,0 +1,587 @@
+#include "smtp/session.hpp"
+
+#include "core/error.hpp"
+#include "smtp/received.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <charconv>
+
+namespace vpsmail::smtp {
+namespace {
+
+using State = Session::State;
+
+constexpr unsigned bit(State s) { return 1u << static_cast<unsigned>(s); }
+constexpr unsigned command_states = bit(State::fresh) | bit(State::greeted) | bit(State::mail) |
+                                    bit(State::rcpt) | bit(State::bdat);
+
+// RFC 4954 4: an AUTH line with an initial response may be up to 12288 octets; every other
+// command line is held to 512 (RFC 5321 4.5.3.1.4) once its verb is known.
+constexpr std::size_t max_auth_line = 12288;
+
+std::string_view first_word(std::string_view& text) {
+    auto space = text.find(' ');
+    std::string_view word = text.substr(0, space);
+    text.remove_prefix(space == std::string_view::npos ? text.size() : space);
+    while (!text.empty() && text.front() == ' ') text.remove_prefix(1);
+    return word;
+}
+
+}  // namespace
+
+// One row per command (DESIGN.md section 4): the states it is allowed in, the reply when it
+// is out of sequence (after need_helo / need_mail / need_rcpt, which follow from the state),
+// a check step that may refuse it, and its handler.
+struct Session::Row {
+    std::string_view name;
+    unsigned states;
+    ReplyId out_of_sequence;
+    std::optional<Reply> (Session::*check)(const Command&);
+    void (Session::*handle)(const Command&);
+    // RFC 3030 2: the chunk follows BDAT whatever the reply, so it is read before a sequence
+    // error is given.
+    bool takes_chunk = false;
+};
+
+const Session::Row Session::table_[] = {
+    {"EHLO", command_states, ReplyId::bad_sequence, &Session::check_none, &Session::cmd_ehlo},
+    {"HELO", command_states, ReplyId::bad_sequence, &Session::check_none, &Session::cmd_helo},
+    {"MAIL", bit(State::greeted), ReplyId::nested_mail, &Session::check_mail, &Session::cmd_mail},
+    {"RCPT", bit(State::mail) | bit(State::rcpt), ReplyId::bad_sequence, &Session::check_none, &Session::cmd_rcpt},
+    {"DATA", bit(State::rcpt), ReplyId::bad_sequence, &Session::check_none, &Session::cmd_data},
+    {"BDAT", bit(State::rcpt) | bit(State::bdat), ReplyId::bad_sequence, &Session::check_none, &Session::cmd_bdat, true},
+    {"RSET", command_states, ReplyId::bad_sequence, &Session::check_none, &Session::cmd_rset},
+    {"NOOP", command_states, ReplyId::bad_sequence, &Session::check_none, &Session::cmd_noop},
+    {"QUIT", command_states, ReplyId::bad_sequence, &Session::check_none, &Session::cmd_quit},
+    {"VRFY", command_states, ReplyId::bad_sequence, &Session::check_none, &Session::cmd_vrfy},
+    {"EXPN", command_states, ReplyId::bad_sequence, &Session::check_none, &Session::cmd_expn},
+    {"HELP", command_states, ReplyId::bad_sequence, &Session::check_none, &Session::cmd_help},
+    {"STARTTLS", bit(State::greeted), ReplyId::bad_sequence, &Session::check_starttls, &Session::cmd_starttls},
+    {"AUTH", bit(State::greeted), ReplyId::auth_in_transaction, &Session::check_auth, &Session::cmd_auth},
+};
+
+const Session::Row* Session::find_row(std::string_view verb) {
+    for (const auto& row : table_)
+        if (row.name == verb) return &row;
+    return nullptr;
+}
+
+Session::Session(const SessionConfig& config, Ports& ports) : config_(config), ports_(ports), tls_(config.tls_active) {
+    if (config_.mode == Mode::submissions && !config_.tls_active)
+        throw Error(ErrorKind::config, "the submissions port (465) needs TLS active from the start");
+}
+
+void Session::start() {
+    Reply greeting = reply(ReplyId::greeting);
+    greeting.text = config_.hostname + " " + greeting.text;
+    send(greeting);
+}
+
+void Session::receive(std::span<const char> bytes) {
+    if (state_ == State::closed || starttls_pending_) return;  // RFC 3207 4.2: nothing before the handshake
+    input_.append(bytes);
+    pump();
+}
+
+std::string Session::take_output() {
+    std::string out;
+    out.swap(output_);
+    return out;
+}
+
+std::optional<Action> Session::take_action() {
+    std::optional<Action> action;
+    action.swap(action_);
+    return action;
+}
+
+void Session::complete(ActionResult result) {
+    if (pending_ == Pending::none || action_)
+        throw Error(ErrorKind::internal, "SMTP session: complete() without an outstanding action");
+    Pending pending = pending_;
+    bool password = std::holds_alternative<PasswordResult>(result);
+    if (password != (pending == Pending::password))
+        throw Error(ErrorKind::internal, "SMTP session: complete() with the result of another action");
+    pending_ = Pending::none;
+    if (state_ == State::closed) return;
+    guarded([&] {
+        if (password) finish_password(std::get<PasswordResult>(result));
+        else finish_delivery(std::get<DeliveryResult>(result));
+    });
+    pump();
+}
+
+void Session::tls_started() {
+    if (!starttls_pending_) return;
+    // RFC 3207 4.2: forget everything learnt from the client before TLS, EHLO included; and
+    // plaintext pipelined after STARTTLS must not run as if it came over TLS (command injection).
+    starttls_pending_ = false;
+    tls_ = true;
+    input_.clear();
+    reset_transaction();
+    state_ = State::fresh;
+    esmtp_ = false;
+    helo_.clear();
+    authenticated_ = false;
+    user_.clear();
+    sasl_.reset();
+}
+
+void Session::timeout() {
+    if (state_ == State::closed) return;
+    close(reply(ReplyId::timeout));
+}
+
+template <class F>
+void Session::guarded(F&& step) {
+    // DESIGN.md section 6: catch at the command boundary and go on; unexpected is 421.
+    try {
+        step();
+    } catch (const Error& e) {
+        send(reply_for(e));
+    } catch (const std::exception&) {
+        close(reply(ReplyId::internal_error));
+    }
+}
+
+void Session::pump() {
+    while (pending_ == Pending::none && !starttls_pending_ && state_ != State::closed) {
+        if (state_ == State::data) {
+            guarded([&] { take_data(); });
+            if (state_ == State::data) return;  // all input used, the end not yet seen
+            continue;
+        }
+        if (state_ == State::chunk) {
+            guarded([&] { take_chunk(); });
+            if (state_ == State::chunk) return;
+            continue;
+        }
+        auto line = input_.read_line(max_auth_line);
+        if (!line) return;
+        if (state_ == State::auth) guarded([&] { take_sasl_line(*line); });
+        else guarded([&] { take_line(*line); });
+    }
+}
+
+void Session::send(const Reply& r) {
+    if (state_ == State::closed) return;
+    output_ += format_reply(r);
+    if (r.closes()) {
+        state_ = State::closed;
+        input_.clear();
+    }
+}
+
+void Session::send(ReplyId id, std::string_view detail) { send(reply(id, detail)); }
+
+void Session::close(const Reply& r) {
+    send(r);
+    state_ = State::closed;
+    input_.clear();
+}
+
+void Session::bad_command(const Reply& r) {
+    send(r);
+    if (++bad_commands_ >= config_.max_bad_commands) close(reply(ReplyId::too_many_errors));
+}
+
+void Session::auth_failure(const Reply& r) {
+    send(r);
+    if (++auth_failures_ >= config_.max_auth_failures) close(reply(ReplyId::too_many_auth_failures));
+}
+
+Reply Session::sequence_reply(const Row& row) const {
+    switch (state_) {
+    case State::fresh: return reply(ReplyId::need_helo);
+    case State::greeted: return reply(ReplyId::need_mail);
+    case State::mail:
+        if (row.states & bit(State::rcpt)) return reply(ReplyId::need_rcpt);
+        break;
+    default: break;
+    }
+    return reply(row.out_of_sequence);
+}
+
+void Session::take_line(const wire::Line& line) {
+    if (line.too_long) return bad_command(reply(ReplyId::line_too_long));
+    // RFC 5321 2.3.8: a line ends with CRLF only; a bare CR or LF is refused, never guessed at.
+    if (line.bare_lf || line.bare_cr) return bad_command(reply(ReplyId::bare_newline_command));
+    Command command = parse_command(line.text);
+    const Row* row = find_row(command.verb);
+    if (row == nullptr) return bad_command(reply(ReplyId::unknown_command));
+    if (row->name != "AUTH" && line.text.size() + 2 > wire::max_command_line)
+        return bad_command(reply(ReplyId::line_too_long));
+    chunk_refusal_.reset();
+    if (!(row->states & bit(state_))) {
+        if (!row->takes_chunk) return bad_command(sequence_reply(*row));
+        chunk_refusal_ = sequence_reply(*row);
+    } else if (auto refusal = (this->*row->check)(command)) {
+        return bad_command(*refusal);
+    }
+    (this->*row->handle)(command);
+}
+
+// ---- checks
+
+std::optional<Reply> Session::check_none(const Command&) { return std::nullopt; }
+
+std::optional<Reply> Session::check_mail(const Command&) {
+    // RFC 6409 4.3 / RFC 8314: submission ports take mail from authenticated users only.
+    if (config_.mode != Mode::mx && !authenticated_) return reply(ReplyId::auth_required);
+    return std::nullopt;
+}
+
+std::optional<Reply> Session::check_auth(const Command&) {
+    if (authenticated_) return reply(ReplyId::already_authenticated);  // RFC 4954 4
+    if (config_.mode == Mode::mx) return reply(ReplyId::not_implemented);
+    // DESIGN.md section 10: passwords travel only under TLS, or over loopback.
+    if (!auth_offered()) return reply(ReplyId::auth_needs_tls);
+    return std::nullopt;
+}
+
+std::optional<Reply> Session::check_starttls(const Command&) {
+    if (tls_) return reply(ReplyId::tls_already_active);
+    if (!config_.tls_available) return reply(ReplyId::tls_unavailable);
+    return std::nullopt;
+}
+
+bool Session::auth_offered() const noexcept {
+    return config_.mode != Mode::mx && (tls_ || config_.peer_loopback);
+}
+
+// ---- commands
+
+bool Session::helo_accepted(const Command& command) {
+    // RFC 5321 4.1.1.1: a domain or address literal. It goes into Received, so only printable
+    // ASCII without spaces is taken.
+    const std::string& name = command.argument;
+    bool ok = !name.empty() && name.size() <= 255 && std::all_of(name.begin(), name.end(), [](char c) {
+        return c > 0x20 && c < 0x7f;
+    });
+    if (!ok) bad_command(reply(ReplyId::syntax_error, fmt::format("(use {} hostname)", command.verb)));
+    return ok;
+}
+
+void Session::cmd_ehlo(const Command& command) {
+    if (!helo_accepted(command)) return;
+    // RFC 5321 4.1.4: EHLO resets any transaction.
+    reset_transaction();
+    helo_ = command.argument;
+    esmtp_ = true;
+    state_ = State::greeted;
+    std::vector<std::string> lines{config_.hostname,
+                                   "PIPELINING",                                          // RFC 2920
+                                   fmt::format("SIZE {}", config_.max_message_size),      // RFC 1870
+                                   "8BITMIME",                                            // RFC 6152
+                                   "BINARYMIME",                                          // RFC 3030
+                                   "CHUNKING",                                            // RFC 3030
+                                   "ENHANCEDSTATUSCODES",                                 // RFC 2034
+                                   "SMTPUTF8",                                            // RFC 6531
+                                   "DSN"};                                                // RFC 3461
+    if (config_.tls_available && !tls_) lines.emplace_back("STARTTLS");  // RFC 3207
+    if (auth_offered() && !authenticated_) lines.emplace_back("AUTH PLAIN LOGIN");  // RFC 4954
+    output_ += format_reply_lines(reply(ReplyId::hello).code, "", lines);
+}
+
+void Session::cmd_helo(const Command& command) {
+    if (!helo_accepted(command)) return;
+    reset_transaction();
+    helo_ = command.argument;
+    esmtp_ = false;
+    state_ = State::greeted;
+    send(reply(ReplyId::hello, config_.hostname));
+}
+
+void Session::cmd_mail(const Command& command) {
+    auto parsed = parse_mail_from(command.argument);
+    if (auto* refusal = std::get_if<Reply>(&parsed)) return bad_command(*refusal);
+    MailFrom& mail = std::get<MailFrom>(parsed);
+    // RFC 6531 3.7.4: a non-ASCII address needs the SMTPUTF8 parameter.
+    if (mail.non_ascii && !mail.smtputf8) return send(ReplyId::utf8_needed);
+    // RFC 1870 6.1: refuse at MAIL a declared size over the limit.
+    if (mail.size && config_.max_message_size != 0 && *mail.size > config_.max_message_size)
+        return send(ReplyId::size_exceeded);
+    if (authenticated_) {
+        Verdict verdict = ports_.check_sender(user_, mail);
+        if (!verdict.accepted()) return send(*verdict.refusal);
+    }
+    reset_transaction();
+    envelope_.return_path = mail.sender;
+    envelope_.body = mail.body;
+    envelope_.smtputf8 = mail.smtputf8;
+    envelope_.ret = mail.ret;
+    envelope_.envid = mail.envid;
+    envelope_.id = fmt::format("{}.{}", config_.session_id, ++transactions_);
+    state_ = State::mail;
+    send(ReplyId::sender_ok);
+}
+
+void Session::cmd_rcpt(const Command& command) {
+    auto parsed = parse_rcpt_to(command.argument);
+    if (auto* refusal = std::get_if<Reply>(&parsed)) return bad_command(*refusal);
+    RcptTo& rcpt = std::get<RcptTo>(parsed);
+    // RFC 5321 4.5.3.1.10: 452 for recipients past the limit; the client sends them later.
+    if (envelope_.recipients.size() >= config_.max_recipients) return send(ReplyId::too_many_recipients);
+    if (rcpt.non_ascii && !envelope_.smtputf8) return send(ReplyId::utf8_needed);
+    bool relay = authenticated_ || ports_.may_relay(config_.peer_address);
+    RecipientQuery query{envelope_, authenticated_ ? &user_ : nullptr, rcpt.recipient, rcpt.source_route, relay};
+    Verdict verdict = ports_.check_recipient(query);
+    if (!verdict.accepted()) return send(*verdict.refusal);
+    envelope_.recipients.push_back(Recipient{rcpt.recipient, rcpt.notify, rcpt.orcpt});
+    state_ = State::rcpt;
+    send(ReplyId::recipient_ok);
+}
+
+void Session::cmd_data(const Command& command) {
+    if (!command.argument.empty()) return bad_command(reply(ReplyId::syntax_error, "(DATA takes no argument)"));
+    if (envelope_.body == Body::binary_mime) return bad_command(reply(ReplyId::binarymime_needs_bdat));
+    message_ = begin_message();
+    decoder_.emplace(config_.max_message_size);
+    state_ = State::data;
+    send(ReplyId::start_data);
+}
+
+void Session::take_data() {
+    auto progress = decoder_->decode(input_.peek(), message_);
+    input_.consume(progress.consumed);
+    if (!progress.done) return;
+    // RFC 5321 4.1.1.4: read to the end of the data, then refuse what must be refused.
+    bool bare = decoder_->bare_cr() || decoder_->bare_lf();
+    bool too_big = decoder_->too_big();
+    decoder_.reset();
+    finish_message(bare, too_big);
+}
+
+void Session::cmd_bdat(const Command& command) {
+    // RFC 3030 2: bdat-cmd = "BDAT" SP chunk-size [ SP end-marker ]
+    std::string_view rest = command.argument;
+    std::string_view size_text = first_word(rest);
+    std::string_view marker = first_word(rest);
+    std::uint64_t size = 0;
+    auto [end, ec] = std::from_chars(size_text.data(), size_text.data() + size_text.size(), size);
+    bool size_ok = !size_text.empty() && ec == std::errc() && end == size_text.data() + size_text.size() &&
+                   std::all_of(size_text.begin(), size_text.end(), [](char c) { return c >= '0' && c <= '9'; });
+    bool last = !marker.empty() && lower_ascii(marker) == "last";
+    if (!size_ok || (!marker.empty() && !last) || !rest.empty()) {
+        // Without a size the chunk cannot be skipped; what follows is read as commands.
+        chunk_refusal_.reset();
+        return bad_command(reply(ReplyId::syntax_error, "(use BDAT size [LAST])"));
+    }
+    chunk_left_ = size;
+    chunk_last_ = last;
+    chunk_size_ = size;
+    chunk_return_ = state_;
+    if (!chunk_refusal_ && state_ == State::rcpt) {
+        message_ = begin_message();
+        chunk_total_ = 0;
+        chunk_newlines_ = wire::NewlineCheck{};
+        bdat_error_.reset();
+    }
+    state_ = State::chunk;
+}
+
+void Session::take_chunk() {
+    std::string_view piece = input_.peek().substr(0, static_cast<std::size_t>(std::min<std::uint64_t>(chunk_left_, input_.size())));
+    if (!chunk_refusal_ && !bdat_error_) {
+        chunk_total_ += piece.size();
+        // RFC 3030 4: a chunk past the size limit fails the transaction (552 5.3.4).
+        if (config_.max_message_size != 0 && chunk_total_ > config_.max_message_size) {
+            bdat_error_ = reply(ReplyId::size_exceeded);
+        } else {
+            chunk_newlines_.scan(piece);
+            message_.append(piece);
+        }
+    }
+    chunk_left_ -= piece.size();
+    input_.consume(piece.size());
+    if (chunk_left_ == 0) end_chunk();
+}
+
+void Session::end_chunk() {
+    if (chunk_refusal_) {
+        Reply refusal = *chunk_refusal_;
+        chunk_refusal_.reset();
+        state_ = chunk_return_;
+        return bad_command(refusal);
+    }
+    if (bdat_error_) {
+        // A failed BDAT transaction answers every chunk with its error until LAST or RSET.
+        Reply error = *bdat_error_;
+        if (chunk_last_) {
+            reset_transaction();
+            state_ = State::greeted;
+        } else {
+            state_ = State::bdat;
+        }
+        return send(error);
+    }
+    if (!chunk_last_) {
+        state_ = State::bdat;
+        return send(ReplyId::chunk_ok, std::to_string(chunk_size_));
+    }
+    chunk_newlines_.finish();
+    // BINARYMIME text may hold any octet (RFC 3030 3); other bodies must keep CRLF lines, so
+    // that no later hop can read a bare LF as a line end (SMTP smuggling).
+    bool bare = envelope_.body != Body::binary_mime && (chunk_newlines_.bare_cr() || chunk_newlines_.bare_lf());
+    finish_message(bare, false);
+}
+
+void Session::cmd_rset(const Command& command) {
+    if (!command.argument.empty()) return bad_command(reply(ReplyId::syntax_error, "(RSET takes no argument)"));
+    reset_transaction();
+    if (state_ != State::fresh) state_ = State::greeted;
+    send(ReplyId::ok);
+}
+
+void Session::cmd_noop(const Command&) { send(ReplyId::ok); }  // RFC 5321 4.1.1.9: argument ignored
+
+void Session::cmd_quit(const Command&) { close(reply(ReplyId::closing)); }
+
+void Session::cmd_vrfy(const Command& command) {
+    if (command.argument.empty()) return bad_command(reply(ReplyId::syntax_error, "(use VRFY address)"));
+    send(ReplyId::cannot_vrfy);  // RFC 5321 3.5.3: no account list for address harvesters
+}
+
+void Session::cmd_expn(const Command&) { send(ReplyId::not_implemented); }  // RFC 5321 3.5.2
+
+void Session::cmd_help(const Command&) {
+    std::string names;
+    for (const auto& row : table_) {
+        if (!names.empty()) names += ' ';
+        names += row.name;
+    }
+    send(ReplyId::help, names);
+}
+
+void Session::cmd_starttls(const Command& command) {
+    if (!command.argument.empty()) return bad_command(reply(ReplyId::syntax_error, "(STARTTLS takes no argument)"));
+    send(ReplyId::tls_ready);
+    starttls_pending_ = true;
+}
+
+void Session::cmd_auth(const Command& command) {
+    // RFC 4954 4: AUTH mechanism [initial-response]
+    std::string_view rest = command.argument;
+    std::string_view name = first_word(rest);
+    std::string_view initial = first_word(rest);
+    if (name.empty() || !rest.empty())
+        return bad_command(reply(ReplyId::syntax_error, "(use AUTH mechanism [initial-response])"));
+    auto mechanism = sasl::find_mechanism(name);
+    if (!mechanism) return bad_command(reply(ReplyId::auth_mechanism_unknown));
+    sasl_.emplace(*mechanism);
+    sasl_step(sasl_->start(initial.empty() ? std::nullopt : std::optional<std::string_view>(initial)));
+}
+
+void Session::take_sasl_line(const wire::Line& line) {
+    if (line.too_long) {
+        state_ = State::greeted;
+        sasl_.reset();
+        return auth_failure(reply(ReplyId::line_too_long));
+    }
+    if (line.bare_lf || line.bare_cr) {
+        state_ = State::greeted;
+        sasl_.reset();
+        return auth_failure(reply(ReplyId::auth_malformed));
+    }
+    sasl_step(sasl_->respond(line.text));
+}
+
+void Session::sasl_step(const sasl::Step& step) {
+    using Kind = sasl::Step::Kind;
+    if (step.kind == Kind::challenge) {
+        state_ = State::auth;
+        return send(ReplyId::auth_challenge, step.challenge);
+    }
+    state_ = State::greeted;
+    auto mechanism = sasl_->mechanism();
+    sasl_.reset();
+    switch (step.kind) {
+    case Kind::done:
+        pending_user_ = step.credentials.username;
+        action_ = VerifyPassword{mechanism, step.credentials.username, step.credentials.password};
+        pending_ = Pending::password;
+        return;
+    case Kind::cancelled: return send(ReplyId::auth_cancelled);  // RFC 4954 4: 501
+    case Kind::malformed: return auth_failure(reply(ReplyId::auth_malformed));
+    case Kind::refused: return auth_failure(reply(ReplyId::auth_failed));
+    case Kind::challenge: return;
+    }
+}
+
+void Session::finish_password(PasswordResult result) {
+    switch (result) {
+    case PasswordResult::ok:
+        authenticated_ = true;
+        user_ = std::move(pending_user_);
+        return send(ReplyId::auth_ok);
+    case PasswordResult::bad: return auth_failure(reply(ReplyId::auth_failed));
+    case PasswordResult::temporary_failure: return send(ReplyId::auth_temporary);
+    }
+}
+
+// ---- the message
+
+std::string Session::begin_message() {
+    Trace trace;
+    trace.helo = helo_;
+    trace.peer_name = config_.peer_name;
+    trace.peer_address = config_.peer_address;
+    trace.hostname = config_.hostname;
+    trace.esmtp = esmtp_;
+    trace.tls = tls_;
+    trace.authenticated = authenticated_;
+    trace.smtputf8 = envelope_.smtputf8;
+    trace.id = envelope_.id;
+    if (envelope_.recipients.size() == 1) trace.recipient = envelope_.recipients.front().address.str();
+    trace.when = ports_.now();
+    return format_received(trace);
+}
+
+void Session::finish_message(bool bare_newline, bool too_big) {
+    if (bare_newline || too_big) {
+        reset_transaction();
+        state_ = State::greeted;
+        // RFC 5321 2.3.8 and DESIGN.md section 10: bare CR or LF is refused (SMTP smuggling).
+        return send(bare_newline ? ReplyId::bare_newline_data : ReplyId::size_exceeded);
+    }
+    Deliver deliver;
+    deliver.envelope = envelope_;
+    deliver.message = std::move(message_);
+    if (authenticated_) deliver.authenticated_user = user_;
+    message_.clear();
+    action_ = std::move(deliver);
+    pending_ = Pending::delivery;
+}
+
+void Session::finish_delivery(const DeliveryResult& result) {
+    // RFC 5321 3.3 gives SMTP one reply for the message, and 6.1 makes a 250 a promise to
+    // deliver or bounce: so 250 when any recipient took it (the server bounces the others,
+    // ports.hpp), else the first refusal. Per-recipient replies are LMTP's (RFC 2033 4.2).
+    std::optional<Reply> answer;
+    if (result.recipients.size() != envelope_.recipients.size()) {
+        answer = reply(ReplyId::temporary_failure);
+    } else {
+        bool any = std::any_of(result.recipients.begin(), result.recipients.end(),
+                               [](const Verdict& v) { return v.accepted(); });
+        if (any) answer = reply(ReplyId::queued, envelope_.id);
+        else answer = *result.recipients.front().refusal;
+    }
+    reset_transaction();
+    state_ = State::greeted;
+    send(*answer);
+}
+
+void Session::reset_transaction() {
+    envelope_ = Envelope{};
+    message_.clear();
+    decoder_.reset();
+    chunk_left_ = 0;
+    chunk_last_ = false;
+    chunk_total_ = 0;
+    chunk_refusal_.reset();
+    bdat_error_.reset();
+}
+
+}  // namespace vpsmail::smtp

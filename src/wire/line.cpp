@@ -1,0 +1,76 @@
+#include "wire/line.hpp"
+
+#include <algorithm>
+
+namespace vpsmail::wire {
+
+void LineReader::append(std::span<const char> bytes) {
+    compact();
+    buffer_.append(bytes.data(), bytes.size());
+}
+
+std::string_view LineReader::peek() const noexcept {
+    return std::string_view(buffer_).substr(start_);
+}
+
+void LineReader::consume(std::size_t n) noexcept {
+    start_ += std::min(n, size());
+    if (start_ == buffer_.size()) {
+        buffer_.clear();
+        start_ = 0;
+    }
+}
+
+void LineReader::clear() noexcept {
+    buffer_.clear();
+    start_ = 0;
+    skipping_ = false;
+}
+
+void LineReader::compact() {
+    // Moving the unread tail to the front once it is at least half of the buffer keeps appends
+    // amortised linear without copying on every read.
+    if (start_ > 0 && start_ >= buffer_.size() / 2) {
+        buffer_.erase(0, start_);
+        start_ = 0;
+    }
+}
+
+std::optional<Line> LineReader::read_line(std::size_t max_octets) {
+    std::string_view unread = peek();
+    auto lf = unread.find('\n');
+    if (skipping_) {
+        if (lf == std::string_view::npos) {
+            clear();
+            skipping_ = true;
+            return std::nullopt;
+        }
+        consume(lf + 1);
+        skipping_ = false;
+        Line line;
+        line.too_long = true;
+        return line;
+    }
+    if (lf == std::string_view::npos) {
+        // Without its LF the line is already at least size() + 1 octets long.
+        if (unread.size() >= max_octets) {
+            clear();
+            skipping_ = true;
+        }
+        return std::nullopt;
+    }
+    Line line;
+    std::size_t end = lf;
+    if (end > 0 && unread[end - 1] == '\r') --end;
+    else line.bare_lf = true;
+    if (end + 2 > max_octets) {
+        line.too_long = true;
+    } else {
+        line.text.assign(unread.substr(0, end));
+        line.bare_cr = line.text.find('\r') != std::string::npos;
+    }
+    consume(lf + 1);
+    return line;
+}
+
+}  // namespace vpsmail::wire
