@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <vector>
 
 namespace vpsmail::smtp {
 namespace {
@@ -171,6 +172,12 @@ void Session::send(const Reply& r) {
     if (r.closes()) {
         state_ = State::closed;
         input_.clear();
+        // An effect not yet handed out must not run: no reply could report it (a message
+        // delivered then would arrive twice when the client retries).
+        if (action_) {
+            action_.reset();
+            pending_ = Pending::none;
+        }
     }
 }
 
@@ -178,8 +185,10 @@ void Session::send(ReplyId id, std::string_view detail) { send(reply(id, detail)
 
 void Session::close(const Reply& r) {
     send(r);
-    state_ = State::closed;
-    input_.clear();
+    if (state_ != State::closed) {  // a reply that is not 421 (QUIT's 221)
+        state_ = State::closed;
+        input_.clear();
+    }
 }
 
 void Session::bad_command(const Reply& r) {
