@@ -6,7 +6,7 @@
 namespace vpsmail::sasl {
 namespace {
 
-// RFC 4954 4 / RFC 4616: LOGIN's two prompts, in the base64 every client expects.
+// LOGIN (draft-murchison-sasl-login): the two prompts, in the base64 every client expects.
 constexpr std::string_view login_username_prompt = "VXNlcm5hbWU6";  // "Username:"
 constexpr std::string_view login_password_prompt = "UGFzc3dvcmQ6";  // "Password:"
 

@@ -25,7 +25,7 @@ constexpr Row rows[] = {
     {ReplyId::recipient_ok, 250, "2.1.5", "Recipient ok"},
     {ReplyId::queued, 250, "2.0.0", "Ok: queued as"},
     {ReplyId::chunk_ok, 250, "2.0.0", "Ok: octets received:"},
-    // RFC 5321 3.5.3: 252 when the server will not verify but will accept mail.
+    // RFC 5321 7.3: 252 when the server will not verify but will accept mail.
     {ReplyId::cannot_vrfy, 252, "2.5.0", "Cannot VRFY user, but will accept message and attempt delivery"},
     {ReplyId::auth_challenge, 334, "", ""},
     {ReplyId::start_data, 354, "", "End data with <CR><LF>.<CR><LF>"},
@@ -65,7 +65,7 @@ constexpr Row rows[] = {
     {ReplyId::permission_denied, 550, "5.7.1", "Not allowed"},
     {ReplyId::size_exceeded, 552, "5.3.4", "Message size exceeds fixed maximum message size"},  // RFC 1870 6
     {ReplyId::sender_not_owned, 553, "5.7.1", "Sender address not owned by the authenticated user"},
-    {ReplyId::utf8_needed, 553, "5.6.7", "Non-ASCII address needs the SMTPUTF8 parameter"},  // RFC 6531 3.7.4
+    {ReplyId::utf8_needed, 553, "5.6.7", "Non-ASCII address needs the SMTPUTF8 parameter"},  // RFC 6531 3.5
     {ReplyId::bare_newline_data, 554, "5.6.0", "Message refused: bare CR or LF (lines must end with CRLF)"},
     {ReplyId::transaction_failed, 554, "5.0.0", "Transaction failed"},
     {ReplyId::unknown_parameter, 555, "5.5.4", "Parameter not recognized"},  // RFC 5321 4.1.1.11

@@ -26,7 +26,7 @@ struct Reply {
 
 /// The rows of the reply table.
 enum class ReplyId {
-    greeting,                ///< 220, the hostname goes first (RFC 5321 4.3.1)
+    greeting,                ///< 220, the hostname goes first (RFC 5321 4.2)
     hello,                   ///< 250, HELO and the EHLO lines (RFC 2034 3: no status)
     closing,                 ///< 221 2.0.0 QUIT
     help,                    ///< 214 2.0.0

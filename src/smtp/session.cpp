@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <vector>
 
 namespace vpsmail::smtp {
 namespace {
@@ -171,6 +172,12 @@ void Session::send(const Reply& r) {
     if (r.closes()) {
         state_ = State::closed;
         input_.clear();
+        // An effect not yet handed out must not run: no reply could report it (a message
+        // delivered then would arrive twice when the client retries).
+        if (action_) {
+            action_.reset();
+            pending_ = Pending::none;
+        }
     }
 }
 
@@ -178,8 +185,10 @@ void Session::send(ReplyId id, std::string_view detail) { send(reply(id, detail)
 
 void Session::close(const Reply& r) {
     send(r);
-    state_ = State::closed;
-    input_.clear();
+    if (state_ != State::closed) {  // a reply that is not 421 (QUIT's 221)
+        state_ = State::closed;
+        input_.clear();
+    }
 }
 
 void Session::bad_command(const Reply& r) {
@@ -209,10 +218,10 @@ void Session::take_line(const wire::Line& line) {
     // RFC 5321 2.3.8: a line ends with CRLF only; a bare CR or LF is refused, never guessed at.
     if (line.bare_lf || line.bare_cr) return bad_command(reply(ReplyId::bare_newline_command));
     Command command = parse_command(line.text);
+    if (command.verb != "AUTH" && line.text.size() + 2 > wire::max_command_line)
+        return bad_command(reply(ReplyId::line_too_long));
     const Row* row = find_row(command.verb);
     if (row == nullptr) return bad_command(reply(ReplyId::unknown_command));
-    if (row->name != "AUTH" && line.text.size() + 2 > wire::max_command_line)
-        return bad_command(reply(ReplyId::line_too_long));
     chunk_refusal_.reset();
     if (!(row->states & bit(state_))) {
         if (!row->takes_chunk) return bad_command(sequence_reply(*row));
@@ -298,7 +307,7 @@ void Session::cmd_mail(const Command& command) {
     auto parsed = parse_mail_from(command.argument);
     if (auto* refusal = std::get_if<Reply>(&parsed)) return bad_command(*refusal);
     MailFrom& mail = std::get<MailFrom>(parsed);
-    // RFC 6531 3.7.4: a non-ASCII address needs the SMTPUTF8 parameter.
+    // RFC 6531 3.5: a non-ASCII address needs the SMTPUTF8 parameter (553 X.6.7).
     if (mail.non_ascii && !mail.smtputf8) return send(ReplyId::utf8_needed);
     // RFC 1870 6.1: refuse at MAIL a declared size over the limit.
     if (mail.size && config_.max_message_size != 0 && *mail.size > config_.max_message_size)
@@ -373,20 +382,25 @@ void Session::cmd_bdat(const Command& command) {
     chunk_last_ = last;
     chunk_size_ = size;
     chunk_return_ = state_;
-    if (!chunk_refusal_ && state_ == State::rcpt) {
-        message_ = begin_message();
+    state_ = State::chunk;  // from here on the chunk is read whatever happens
+    if (!chunk_refusal_ && chunk_return_ == State::rcpt) {
         chunk_total_ = 0;
         chunk_newlines_ = wire::NewlineCheck{};
         bdat_error_.reset();
+        try {
+            message_ = begin_message();
+        } catch (const Error& e) {
+            bdat_error_ = reply_for(e);
+        }
     }
-    state_ = State::chunk;
 }
 
 void Session::take_chunk() {
     std::string_view piece = input_.peek().substr(0, static_cast<std::size_t>(std::min<std::uint64_t>(chunk_left_, input_.size())));
     if (!chunk_refusal_ && !bdat_error_) {
         chunk_total_ += piece.size();
-        // RFC 3030 4: a chunk past the size limit fails the transaction (552 5.3.4).
+        // RFC 3030 2: a refused chunk fails the transaction; past the size limit that is
+        // 552 5.3.4 as for SIZE (RFC 1870 6.1).
         if (config_.max_message_size != 0 && chunk_total_ > config_.max_message_size) {
             bdat_error_ = reply(ReplyId::size_exceeded);
         } else {
@@ -441,10 +455,10 @@ void Session::cmd_quit(const Command&) { close(reply(ReplyId::closing)); }
 
 void Session::cmd_vrfy(const Command& command) {
     if (command.argument.empty()) return bad_command(reply(ReplyId::syntax_error, "(use VRFY address)"));
-    send(ReplyId::cannot_vrfy);  // RFC 5321 3.5.3: no account list for address harvesters
+    send(ReplyId::cannot_vrfy);  // RFC 5321 7.3: 252, no account list for address harvesters
 }
 
-void Session::cmd_expn(const Command&) { send(ReplyId::not_implemented); }  // RFC 5321 3.5.2
+void Session::cmd_expn(const Command&) { send(ReplyId::not_implemented); }  // RFC 5321 7.3: 502
 
 void Session::cmd_help(const Command&) {
     std::string names;

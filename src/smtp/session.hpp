@@ -75,7 +75,8 @@ public:
     /// for EHLO without a new greeting (RFC 3207 4.2). Plaintext buffered before is discarded.
     void tls_started();
 
-    /// The session is over: write take_output(), then close.
+    /// The session is over: write take_output(), then close. An Action not yet taken is
+    /// dropped when the session closes.
     bool wants_close() const noexcept { return state_ == State::closed; }
 
     /// The peer was idle too long (RFC 5321 4.5.3.2): queues 421 4.4.2 and closes.

@@ -14,7 +14,9 @@ std::string_view LineReader::peek() const noexcept {
 }
 
 void LineReader::consume(std::size_t n) noexcept {
-    start_ += std::min(n, size());
+    n = std::min(n, size());
+    start_ += n;
+    scanned_ = scanned_ > n ? scanned_ - n : 0;
     if (start_ == buffer_.size()) {
         buffer_.clear();
         start_ = 0;
@@ -24,6 +26,7 @@ void LineReader::consume(std::size_t n) noexcept {
 void LineReader::clear() noexcept {
     buffer_.clear();
     start_ = 0;
+    scanned_ = 0;
     skipping_ = false;
 }
 
@@ -38,7 +41,8 @@ void LineReader::compact() {
 
 std::optional<Line> LineReader::read_line(std::size_t max_octets) {
     std::string_view unread = peek();
-    auto lf = unread.find('\n');
+    auto lf = unread.find('\n', scanned_);
+    if (lf == std::string_view::npos) scanned_ = unread.size();
     if (skipping_) {
         if (lf == std::string_view::npos) {
             clear();

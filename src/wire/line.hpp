@@ -49,6 +49,7 @@ private:
 
     std::string buffer_;
     std::size_t start_ = 0;     ///< bytes before start_ are read
+    std::size_t scanned_ = 0;   ///< unread bytes known to hold no LF: a line fed byte by byte is scanned once
     bool skipping_ = false;     ///< inside a too-long line, dropping up to its LF
 };
 

@@ -158,7 +158,7 @@ private:
             const std::string& m = arg(0);
             if (m == "mx") config_.mode = smtp::Mode::mx;
             else if (m == "submission") config_.mode = smtp::Mode::submission;
-            else if (m == "submissions") {
+            else if (m == "submissions") {  // implies @tls active
                 config_.mode = smtp::Mode::submissions;
                 config_.tls_active = true;
             } else throw std::runtime_error("unknown mode " + m);
@@ -186,7 +186,7 @@ private:
             config_.max_bad_commands = std::stoi(arg(0));
         } else if (k == "@store") {
             if (arg(0) == "domain") ports_.domains.insert(lower(arg(1)));
-            else if (arg(0) == "user") ports_.users[lower(arg(1))] = arg(2);
+            else if (arg(0) == "user") ports_.users[lower(arg(1))] = args.size() > 2 ? args[2] : "";
             else throw std::runtime_error("@store domain|user");
         } else if (k == "@relay") {
             ports_.relay = true;

@@ -8,10 +8,10 @@
 //   C= bytes         the client sends bytes as written, with \r \n \t \\ \xNN escapes, no CRLF
 //   S: text          the next server line is text; "*" matches any run of characters
 //   S+ text          server lines are skipped up to one that matches
-//   @mode mx|submission|submissions   @tls none|available|active   @loopback
+//   @mode mx|submission|submissions (TLS active)   @tls none|available|active   @loopback
 //   @peer address [name]   @max-size N   @max-recipients N   @max-bad-commands N
 //                    session settings, before the first C:/S: line
-//   @store domain D  @store user ADDRESS PASSWORD  @relay  @sender USER ADDRESS
+//   @store domain D  @store user ADDRESS [PASSWORD]  @relay  @sender USER ADDRESS
 //   @password temporary   @deliver refuse ADDRESS CODE STATUS TEXT...
 //                    seed the fake ports (any time)
 //   @timeout         the driver's watchdog fires: Session::timeout()

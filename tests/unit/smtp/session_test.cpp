@@ -197,6 +197,19 @@ TEST_CASE("timeout while an Action is outstanding closes, and the late result is
     CHECK(s.take_output().empty());
 }
 
+TEST_CASE("a Deliver not yet taken when the session times out is dropped", "[smtp][session]") {
+    FakePorts ports;
+    ports.domains.insert("example.org");
+    ports.users["bob@example.org"] = "x";
+    Session s(mx_config(), ports);
+    s.start();
+    feed(s, "EHLO c\r\nMAIL FROM:<>\r\nRCPT TO:<bob@example.org>\r\nDATA\r\nhi\r\n.\r\n");
+    s.timeout();
+    CHECK_FALSE(s.take_action());  // no 250 could follow: the client will send it again
+    CHECK(s.take_output().ends_with("354 End data with <CR><LF>.<CR><LF>\r\n421 4.4.2 Timeout exceeded, closing connection\r\n"));
+    CHECK_THROWS_AS(s.complete(DeliveryResult{}), Error);
+}
+
 TEST_CASE("the recipient port sees the envelope, the user and the relay decision", "[smtp][session]") {
     class Recording : public FakePorts {
     public:
