@@ -30,6 +30,7 @@ constexpr Row rows[] = {
     {ReplyId::auth_challenge, 334, "", ""},
     {ReplyId::start_data, 354, "", "End data with <CR><LF>.<CR><LF>"},
     {ReplyId::timeout, 421, "4.4.2", "Timeout exceeded, closing connection"},
+    {ReplyId::shutting_down, 421, "4.3.2", "Service shutting down, try again later"},
     {ReplyId::too_many_errors, 421, "4.7.0", "Too many errors, closing connection"},
     {ReplyId::too_many_auth_failures, 421, "4.7.0", "Too many authentication failures, closing connection"},
     {ReplyId::internal_error, 421, "4.3.0", "Internal error, closing connection"},

@@ -41,6 +41,7 @@ enum class ReplyId {
     auth_challenge,          ///< 334
     start_data,              ///< 354
     timeout,                 ///< 421 4.4.2
+    shutting_down,           ///< 421 4.3.2
     too_many_errors,         ///< 421 4.7.0
     too_many_auth_failures,  ///< 421 4.7.0
     internal_error,          ///< 421 4.3.0

@@ -135,6 +135,11 @@ void Session::timeout() {
     close(reply(ReplyId::timeout));
 }
 
+void Session::shutdown() {
+    if (state_ == State::closed) return;
+    close(reply(ReplyId::shutting_down));
+}
+
 template <class F>
 void Session::guarded(F&& step) {
     // DESIGN.md section 6: catch at the command boundary and go on; unexpected is 421.

@@ -82,6 +82,10 @@ public:
     /// The peer was idle too long (RFC 5321 4.5.3.2): queues 421 4.4.2 and closes.
     void timeout();
 
+    /// The server is stopping (RFC 5321 3.8): queues 421 4.3.2 and closes. The driver calls it
+    /// between transactions; a transaction in flight is let finish first.
+    void shutdown();
+
     /// The protocol state (for logs and tests).
     enum class State {
         fresh,     ///< before EHLO/HELO (also after STARTTLS)
