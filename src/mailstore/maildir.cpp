@@ -2,35 +2,44 @@
 
 #include "core/error.hpp"
 #include "core/safe_name.hpp"
-
-#include <fmt/format.h>
+#include "mailstore/io.hpp"
 
 #include <cerrno>
-#include <cstring>
 #include <filesystem>
 #include <sys/stat.h>
+#include <unistd.h>
 
 namespace vpsmail::mailstore {
 namespace fs = std::filesystem;
 namespace {
 
-Error io_error(const std::string& what, const std::string& path, int err) {
-    ErrorKind kind = (err == EACCES || err == EPERM || err == EROFS) ? ErrorKind::permission : ErrorKind::temporary;
-    return Error(kind, fmt::format("cannot {} {}: {}", what, path, std::strerror(err)));
+using detail::io_error;
+
+enum class Durable { no, yes };
+
+// The parent's entry for a folder just made reaches the disk only with an fsync of the parent.
+void sync_parent(const std::string& path) {
+    auto parent = fs::path(path).parent_path();
+    std::string dir = parent.empty() ? "." : parent.string();
+    if (int err = detail::fsync_directory(dir, ::fsync); err != 0) throw detail::sync_error(dir, err);
 }
 
 // mkdir -p with mode 0700 for every folder it creates. Returns true when `path` was created.
-bool make_dirs(const std::string& path) {
-    if (::mkdir(path.c_str(), 0700) == 0) return true;
+bool make_dirs(const std::string& path, Durable durable) {
+    auto made = [&] {
+        if (durable == Durable::yes) sync_parent(path);
+        return true;
+    };
+    if (::mkdir(path.c_str(), 0700) == 0) return made();
     int err = errno;
     if (err == EEXIST) return false;
-    if (err != ENOENT) throw io_error("create folder", path, err);
+    if (err != ENOENT) throw io_error("create folder", path, "mkdir", err);
     auto parent = fs::path(path).parent_path();
-    if (parent.empty() || parent == fs::path(path)) throw io_error("create folder", path, err);
-    make_dirs(parent.string());
-    if (::mkdir(path.c_str(), 0700) == 0) return true;
+    if (parent.empty() || parent == fs::path(path)) throw io_error("create folder", path, "mkdir", err);
+    make_dirs(parent.string(), durable);
+    if (::mkdir(path.c_str(), 0700) == 0) return made();
     if (errno == EEXIST) return false;
-    throw io_error("create folder", path, errno);
+    throw io_error("create folder", path, "mkdir", errno);
 }
 
 }  // namespace
@@ -42,15 +51,22 @@ std::string maildir_path(const std::string& mail_root, const std::string& domain
 }
 
 bool create_maildir(const std::string& path) {
-    bool created = make_dirs(path);
-    for (const char* sub : {"cur", "new", "tmp"}) make_dirs(path + "/" + sub);
+    bool created = make_dirs(path, Durable::no);
+    for (const char* sub : {"cur", "new", "tmp"}) make_dirs(path + "/" + sub, Durable::no);
+    return created;
+}
+
+bool ensure_maildir(const std::string& path) {
+    bool created = false;
+    // Maildir spec: a Maildir is its three subfolders; a missing one makes its parents too.
+    for (const char* sub : {"cur", "new", "tmp"}) created |= make_dirs(path + "/" + sub, Durable::yes);
     return created;
 }
 
 bool remove_maildir(const std::string& path) {
     std::error_code ec;
     auto removed = fs::remove_all(path, ec);
-    if (ec) throw io_error("remove", path, ec.value());
+    if (ec) throw io_error("remove", path, "remove_all", ec.value());
     return removed > 0;
 }
 

@@ -1,6 +1,6 @@
 // Maildir++ folders of accounts: where they are and their creation and removal.
-// Delivery into them (tmp -> new with fsync) comes with the SMTP server; this file only
-// names and makes the folders.
+// Delivery into them (tmp -> new with fsync) is delivery.hpp's; this file only names and
+// makes the folders.
 #pragma once
 
 #include <string>
@@ -14,6 +14,13 @@ std::string maildir_path(const std::string& mail_root, const std::string& domain
 /// Creates the Maildir with cur/, new/ and tmp/ (and missing parents), mode 0700.
 /// Returns false when it existed already. Throws Error(permission/temporary) naming the path.
 bool create_maildir(const std::string& path);
+
+/// As create_maildir, for delivery: cheap when cur/, new/ and tmp/ exist (three mkdir calls
+/// that find them), and every folder it creates is made durable by an fsync of its parent
+/// (DESIGN.md 9), so a message committed into a new Maildir survives a crash with it.
+/// Returns true when it created anything. Throws Error(permission/temporary) naming the path.
+/// Any thread.
+bool ensure_maildir(const std::string& path);
 
 /// Removes the Maildir and everything in it. Returns false when it did not exist.
 /// Throws Error(permission/temporary) naming the path.

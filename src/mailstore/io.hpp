@@ -1,0 +1,52 @@
+// Internal to mailstore: the errno -> ErrorKind table for file system calls, an owned file
+// descriptor, and fsync of a folder. Not part of the module's interface (no other module
+// includes it); the public contracts are in maildir.hpp, delivery.hpp, sync_group.hpp, quota.hpp.
+#pragma once
+
+#include "core/error.hpp"
+
+#include <functional>
+#include <string>
+#include <string_view>
+
+namespace vpsmail::mailstore::detail {
+
+/// fsync(2) or a replacement for it (tests inject failures): 0, or -1 with errno set.
+using FsyncFunction = std::function<int(int fd)>;
+
+/// Error(permission) for EACCES/EPERM/EROFS, Error(temporary) for anything else (ENOSPC,
+/// EDQUOT, EIO, EMFILE, ...). Message "cannot <what> <path>: <strerror>", detail
+/// "<call>: errno <n>".
+Error io_error(std::string_view what, const std::string& path, std::string_view call, int err);
+
+/// As io_error, but always Error(temporary): data that did not reach the disk may on a retry.
+Error sync_error(const std::string& path, int err);
+
+/// Owns one file descriptor; closes it when destroyed. Move-only.
+class FileDescriptor {
+public:
+    FileDescriptor() noexcept = default;
+    explicit FileDescriptor(int fd) noexcept : fd_(fd) {}
+    ~FileDescriptor() { reset(); }
+    FileDescriptor(FileDescriptor&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
+    FileDescriptor& operator=(FileDescriptor&& other) noexcept;
+    FileDescriptor(const FileDescriptor&) = delete;
+    FileDescriptor& operator=(const FileDescriptor&) = delete;
+
+    int get() const noexcept { return fd_; }
+    explicit operator bool() const noexcept { return fd_ >= 0; }
+    /// Closes the descriptor held, if any, and holds `fd` instead.
+    void reset(int fd = -1) noexcept;
+
+private:
+    int fd_ = -1;
+};
+
+/// Opens the folder, fsyncs it through `fsync` and closes it. Returns 0, or the errno of
+/// whichever step failed. Any thread.
+int fsync_directory(const std::string& path, const FsyncFunction& fsync);
+
+/// write(2) until all of `bytes` is written, retrying EINTR. Returns 0 or the errno.
+int write_all(int fd, std::string_view bytes) noexcept;
+
+}  // namespace vpsmail::mailstore::detail

@@ -1,0 +1,129 @@
+#include "mailstore/sync_group.hpp"
+
+#include "core/error.hpp"
+#include "support/temp_dir.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+using vpsmail::Error;
+using vpsmail::ErrorKind;
+using vpsmail::mailstore::SyncGroup;
+using vpsmail::test::TempDir;
+
+namespace {
+
+// Polls `done` every millisecond for up to ten seconds; returns whether it became true.
+template <typename F>
+bool eventually(F&& done) {
+    for (int i = 0; i < 10000; ++i) {
+        if (done()) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return done();
+}
+
+}  // namespace
+
+TEST_CASE("callers that arrive during an fsync share the next one", "[mailstore][sync_group]") {
+    TempDir tmp;
+    const std::vector<std::string> folder = {tmp.path().string()};
+    std::mutex mutex;
+    std::condition_variable changed;
+    bool first_entered = false;
+    bool release = false;
+    int calls = 0;
+    // The first fsync blocks until released: everyone arriving meanwhile must wait for a second.
+    SyncGroup group([&](int fd) {
+        std::unique_lock lock(mutex);
+        if (++calls == 1) {
+            first_entered = true;
+            changed.notify_all();
+            changed.wait(lock, [&] { return release; });
+        }
+        return ::fsync(fd);
+    });
+    constexpr int later = 7;
+    std::thread leader([&] { group.sync(folder); });
+    {
+        std::unique_lock lock(mutex);
+        changed.wait(lock, [&] { return first_entered; });
+    }
+    std::atomic<int> returned{0};
+    std::vector<std::thread> followers;
+    for (int i = 0; i < later; ++i)
+        followers.emplace_back([&] {
+            group.sync(folder);
+            ++returned;
+        });
+    const bool all_waiting = eventually([&] { return group.counters().requests == 1 + later; });
+    CHECK(returned == 0);  // the fsync in progress may have started before their entries
+    {
+        std::lock_guard lock(mutex);
+        release = true;
+    }
+    changed.notify_all();
+    leader.join();
+    for (auto& f : followers) f.join();
+    REQUIRE(all_waiting);
+    CHECK(returned == later);
+    CHECK(group.counters().fsyncs == 2);
+    CHECK(calls == 2);
+}
+
+TEST_CASE("a failed folder fsync fails every caller it covered, and the next one succeeds", "[mailstore][sync_group]") {
+    TempDir tmp;
+    const std::vector<std::string> folder = {tmp.path().string()};
+    std::atomic<bool> failing{true};
+    SyncGroup group([&](int fd) {
+        if (failing) {
+            errno = EIO;
+            return -1;
+        }
+        return ::fsync(fd);
+    });
+    std::atomic<int> temporary{0};
+    std::vector<std::thread> callers;
+    for (int i = 0; i < 4; ++i)
+        callers.emplace_back([&] {
+            try {
+                group.sync(folder);
+            } catch (const Error& e) {
+                if (e.kind() == ErrorKind::temporary && std::string(e.what()).find(folder[0]) != std::string::npos) ++temporary;
+            }
+        });
+    for (auto& c : callers) c.join();
+    CHECK(temporary == 4);
+    failing = false;
+    CHECK_NOTHROW(group.sync(folder));
+}
+
+TEST_CASE("a folder that cannot be opened is an error; several folders are all synced", "[mailstore][sync_group]") {
+    TempDir tmp;
+    std::filesystem::create_directories(tmp.file("a"));
+    std::filesystem::create_directories(tmp.file("b"));
+    SyncGroup group;
+    const std::vector<std::string> both = {tmp.file("a"), tmp.file("b")};
+    CHECK_NOTHROW(group.sync(both));
+    CHECK(group.counters().fsyncs == 2);
+    const std::vector<std::string> missing = {tmp.file("a"), tmp.file("missing")};
+    try {
+        group.sync(missing);
+        FAIL("got no error for a missing folder");
+    } catch (const Error& e) {
+        CHECK(e.kind() == ErrorKind::temporary);
+        CHECK(std::string(e.what()).find(tmp.file("missing")) != std::string::npos);
+    }
+    CHECK(group.counters().fsyncs == 4);
+    CHECK(group.counters().requests == 4);
+}
