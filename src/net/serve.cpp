@@ -121,6 +121,10 @@ asio::awaitable<bool> flush(Connection& c) {
     co_return true;
 }
 
+// A coroutine on the worker pool; the Job lives in its frame (a capturing lambda coroutine's
+// captures would not).
+asio::awaitable<std::function<void()>> run_job(server::Job job) { co_return job(); }
+
 void release(Shared& shared, const std::shared_ptr<Connection>& c) {
     std::lock_guard lock(shared.mutex);
     shared.live.erase(c);
@@ -149,9 +153,7 @@ asio::awaitable<void> converse(Shared& shared, std::shared_ptr<Connection> c) {
                 break;
             }
             if (auto job = conv.take_job()) {
-                auto finish = co_await asio::co_spawn(
-                    shared.workers, [job = std::move(*job)]() -> asio::awaitable<std::function<void()>> { co_return job(); },
-                    asio::use_awaitable);
+                auto finish = co_await asio::co_spawn(shared.workers, run_job(std::move(*job)), asio::use_awaitable);
                 finish();
                 continue;
             }

@@ -62,18 +62,25 @@ class Server:
     def stop(self, timeout=20):
         """SIGTERM; returns the exit code."""
         if self.proc is None or self.proc.poll() is not None:
+            self.kill()
             return self.proc.returncode if self.proc else None
         self.proc.send_signal(signal.SIGTERM)
         try:
             return self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            self.kill()
             raise AssertionError("vpsmail serve did not stop within %s s of SIGTERM" % timeout)
+        finally:
+            self.kill()
 
     def kill(self):
-        if self.proc is not None and self.proc.poll() is None:
+        """Ends the process if it still runs, and closes our end of its stdout."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(timeout=10)
+        if self.proc.stdout is not None and not self.proc.stdout.closed:
+            self.proc.stdout.close()
 
 
 def seeded_world():
