@@ -32,7 +32,7 @@ using server::Peer;
 
 using asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
-using Stream = asio::ssl::stream<tcp::socket>;
+using TlsStream = asio::ssl::stream<tcp::socket&>;
 constexpr auto farewell_time = std::chrono::seconds(10);  // to write a last reply to a slow client
 
 std::shared_ptr<asio::ssl::context> load_tls(const Settings& s) {
@@ -65,15 +65,17 @@ struct Shared {
     std::atomic<std::uint64_t> next_id{0};
 };
 
+// The TLS stream is made when TLS starts: an SSL object and its buffers cost tens of KB, which
+// an idle plaintext connection should not pay.
 struct Connection {
-    Connection(tcp::socket socket, std::shared_ptr<asio::ssl::context> ctx)
-        : tls_context(std::move(ctx)), stream(std::move(socket), *tls_context), timer(stream.get_executor()) {}
-    std::shared_ptr<asio::ssl::context> tls_context;  // kept alive while the stream uses it
-    Stream stream;
+    Connection(tcp::socket s, std::shared_ptr<asio::ssl::context> ctx)
+        : socket(std::move(s)), tls_context(std::move(ctx)), timer(socket.get_executor()) {}
+    tcp::socket socket;
+    std::shared_ptr<asio::ssl::context> tls_context;  // the one current at accept, kept alive
+    std::unique_ptr<TlsStream> tls;                   // over `socket`, once TLS started
     asio::steady_timer timer;
     std::unique_ptr<Conversation> conversation;
     Peer peer;
-    bool tls = false;
     bool finished = false;
     bool timed_out = false;
     bool stop_requested = false;
@@ -95,7 +97,7 @@ asio::awaitable<void> watchdog(std::shared_ptr<Connection> c) {
         if (c->finished) break;
         if (Clock::now() >= c->deadline) {
             c->timed_out = true;
-            c->stream.next_layer().cancel(ec);
+            c->socket.cancel(ec);
             // Runs once; the connection's loop ends or sets a new deadline and wakes us.
             c->deadline = Clock::time_point::max();
         }
@@ -103,9 +105,16 @@ asio::awaitable<void> watchdog(std::shared_ptr<Connection> c) {
 }
 
 asio::awaitable<std::size_t> read_some(Connection& c, char* data, std::size_t size, asio::error_code& ec) {
-    if (c.tls) co_return co_await c.stream.async_read_some(asio::buffer(data, size), asio::redirect_error(asio::use_awaitable, ec));
-    co_return co_await c.stream.next_layer().async_read_some(asio::buffer(data, size),
-                                                             asio::redirect_error(asio::use_awaitable, ec));
+    if (c.tls) co_return co_await c.tls->async_read_some(asio::buffer(data, size), asio::redirect_error(asio::use_awaitable, ec));
+    co_return co_await c.socket.async_read_some(asio::buffer(data, size), asio::redirect_error(asio::use_awaitable, ec));
+}
+
+// Makes the TLS stream and does the server handshake. Throws on failure.
+asio::awaitable<void> start_tls(Connection& c) {
+    c.tls = std::make_unique<TlsStream>(c.socket, *c.tls_context);
+    asio::error_code ec;
+    co_await c.tls->async_handshake(asio::ssl::stream_base::server, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) throw std::runtime_error("TLS handshake: " + ec.message());
 }
 
 // Writes what the session queued. False when the peer is gone.
@@ -113,8 +122,8 @@ asio::awaitable<bool> flush(Connection& c) {
     std::string out = c.conversation->take_output();
     while (!out.empty()) {
         asio::error_code ec;
-        if (c.tls) co_await asio::async_write(c.stream, asio::buffer(out), asio::redirect_error(asio::use_awaitable, ec));
-        else co_await asio::async_write(c.stream.next_layer(), asio::buffer(out), asio::redirect_error(asio::use_awaitable, ec));
+        if (c.tls) co_await asio::async_write(*c.tls, asio::buffer(out), asio::redirect_error(asio::use_awaitable, ec));
+        else co_await asio::async_write(c.socket, asio::buffer(out), asio::redirect_error(asio::use_awaitable, ec));
         if (ec) co_return false;
         out = c.conversation->take_output();
     }
@@ -136,16 +145,12 @@ void release(Shared& shared, const std::shared_ptr<Connection>& c) {
 asio::awaitable<void> converse(Shared& shared, std::shared_ptr<Connection> c) {
     Conversation& conv = *c->conversation;
     std::string reason = "eof";
-    asio::co_spawn(c->stream.get_executor(), watchdog(c), asio::detached);
+    asio::co_spawn(c->socket.get_executor(), watchdog(c), asio::detached);
     try {
         set_deadline(*c, Clock::now() + conv.idle_timeout());
-        if (c->tls) {
-            asio::error_code ec;
-            co_await c->stream.async_handshake(asio::ssl::stream_base::server, asio::redirect_error(asio::use_awaitable, ec));
-            if (ec) throw std::runtime_error("TLS handshake: " + ec.message());
-        }
+        if (c->peer.tls) co_await start_tls(*c);
         conv.start();
-        std::array<char, 16384> buffer;
+        std::array<char, 8192> buffer;
         for (;;) {
             set_deadline(*c, Clock::now() + conv.idle_timeout());
             if (!co_await flush(*c)) {
@@ -162,11 +167,8 @@ asio::awaitable<void> converse(Shared& shared, std::shared_ptr<Connection> c) {
                 break;
             }
             if (conv.wants_starttls()) {
-                asio::error_code ec;
-                co_await c->stream.async_handshake(asio::ssl::stream_base::server, asio::redirect_error(asio::use_awaitable, ec));
-                if (ec) throw std::runtime_error("TLS handshake: " + ec.message());
-                c->tls = true;
-                const SSL* ssl = c->stream.native_handle();
+                co_await start_tls(*c);
+                const SSL* ssl = c->tls->native_handle();
                 conv.tls_started(SSL_get_version(ssl), SSL_get_cipher_name(ssl));
                 continue;
             }
@@ -199,12 +201,12 @@ asio::awaitable<void> converse(Shared& shared, std::shared_ptr<Connection> c) {
     if (c->tls && reason != "eof" && reason.rfind("error:", 0) != 0) {
         // A TLS close_notify, bounded: a client that does not answer is not waited for.
         set_deadline(*c, Clock::now() + std::chrono::seconds(2));
-        co_await c->stream.async_shutdown(asio::redirect_error(asio::use_awaitable, ignored));
+        co_await c->tls->async_shutdown(asio::redirect_error(asio::use_awaitable, ignored));
     }
     c->finished = true;
     c->timer.cancel();
-    c->stream.next_layer().shutdown(tcp::socket::shutdown_both, ignored);
-    c->stream.next_layer().close(ignored);
+    c->socket.shutdown(tcp::socket::shutdown_both, ignored);
+    c->socket.close(ignored);
     conv.closed(reason);
     release(shared, c);
 }
@@ -275,7 +277,6 @@ asio::awaitable<void> accept_loop(Shared& shared, tcp::acceptor& acceptor, const
         }
         auto c = std::make_shared<Connection>(std::move(socket), std::move(tls));
         c->peer = peer;
-        c->tls = listener.implicit_tls;
         try {
             c->conversation = listener.service->open(c->peer);
         } catch (const std::exception& e) {
@@ -288,7 +289,7 @@ asio::awaitable<void> accept_loop(Shared& shared, tcp::acceptor& acceptor, const
             ++shared.per_ip[peer.address];
             shared.live.insert(c);
         }
-        auto executor = c->stream.get_executor();
+        auto executor = c->socket.get_executor();
         asio::co_spawn(executor, converse(shared, c), asio::detached);
     }
 }
@@ -375,10 +376,10 @@ void serve(const Settings& settings, const std::function<void()>& reload) {
             log::line("stopping", {{"signal", signal == SIGTERM ? "TERM" : "INT"}, {"connections", std::to_string(live.size())}});
             for (auto& a : acceptors) a->close(ec);
             for (auto& c : live)
-                asio::post(c->stream.get_executor(), [c] {
+                asio::post(c->socket.get_executor(), [c] {
                     c->stop_requested = true;
                     asio::error_code ignored;
-                    c->stream.next_layer().cancel(ignored);
+                    c->socket.cancel(ignored);
                 });
             grace.expires_after(settings.grace);
             grace.async_wait([&](asio::error_code e) {

@@ -5,6 +5,7 @@
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "mailstore/delivery.hpp"
+#include "mailstore/external.hpp"
 #include "mailstore/maildir.hpp"
 #include "mailstore/quota.hpp"
 #include "server/server.hpp"
@@ -210,9 +211,13 @@ std::string SmtpService::refuse(const Peer& peer, std::string_view why) {
 }
 
 smtp::PasswordResult verify_login(Server& server, const smtp::VerifyPassword& action, const Peer& peer) {
-    if (!server.throttle().allowed(peer.address)) {
+    // [auth] max_failures counts per client address and per account; while either is locked
+    // out the password is not even checked, and the client hears 454 4.7.0 (try later).
+    auth::Throttle& throttle = server.throttle();
+    const std::string account = "account " + lower_ascii(action.username);
+    if (!throttle.allowed(peer.address) || !throttle.allowed(account)) {
         log::line("auth", {{"session", peer.id}, {"user", action.username}, {"result", "locked out"}});
-        return smtp::PasswordResult::bad;
+        return smtp::PasswordResult::temporary_failure;
     }
     std::string hash = dummy_hash;
     bool usable = false;
@@ -233,11 +238,12 @@ smtp::PasswordResult verify_login(Server& server, const smtp::VerifyPassword& ac
     }
     const bool match = auth::verify_password(action.password, hash);
     if (match && usable) {
-        server.throttle().succeeded(peer.address);
+        throttle.succeeded(peer.address);
+        throttle.succeeded(account);
         log::line("auth", {{"session", peer.id}, {"user", action.username}, {"result", "ok"}});
         return smtp::PasswordResult::ok;
     }
-    const bool locked = server.throttle().failed(peer.address);
+    const bool locked = throttle.failed(account) | throttle.failed(peer.address);
     log::line("auth", {{"session", peer.id}, {"user", action.username}, {"result", locked ? "failed, locked out" : "failed"}});
     return smtp::PasswordResult::bad;
 }
@@ -253,6 +259,7 @@ smtp::DeliveryResult deliver_message(Server& server, const smtp::Deliver& action
     result.recipients.assign(count, Verdict::refuse(smtp::reply(ReplyId::temporary_failure)));
     std::vector<std::vector<std::string>> mailboxes(count);  // per recipient: its mailbox targets
     std::vector<std::vector<std::string>> remotes(count);
+    std::vector<std::vector<route::Target>> externals(count);  // programs and files ([delivery] allows them)
     std::vector<std::optional<Reply>> failure(count);        // the reason when nothing delivers
 
     for (std::size_t i = 0; i < count; ++i) {
@@ -267,9 +274,7 @@ smtp::DeliveryResult deliver_message(Server& server, const smtp::Deliver& action
         for (const auto& t : r.targets) {
             if (t.kind == route::TargetKind::mailbox) mailboxes[i].push_back(t.value);
             else if (t.kind == route::TargetKind::remote) remotes[i].push_back(t.value);
-            else if (!failure[i])
-                failure[i] = Reply{550, "5.7.1", fmt::format("{} delivery is not available on this server",
-                                                             t.kind == route::TargetKind::program ? "program" : "file")};
+            else externals[i].push_back(t);
         }
     }
 
@@ -311,6 +316,32 @@ smtp::DeliveryResult deliver_message(Server& server, const smtp::Deliver& action
             log::line("delivery_failed", {{"session", peer.id}, {"id", envelope.id}, {"error", e.what()}, {"detail", e.detail()}});
         }
     }
+
+    // Programs and files, each once per message, as the unprivileged user (we are it after the
+    // privilege drop; run_program drops root itself otherwise).
+    std::map<std::string, mailstore::ExternalResult> external_results;
+    for (std::size_t i = 0; i < count; ++i)
+        for (const auto& t : externals[i]) {
+            const std::string key = std::string(route::target_kind_name(t.kind)) + ":" + t.value;
+            if (external_results.count(key)) continue;
+            std::string message = header + action.message;
+            mailstore::ExternalResult r;
+            if (t.kind == route::TargetKind::program) {
+                mailstore::ProgramOptions o;
+                o.sender = return_path;
+                o.recipient = envelope.recipients[i].address.str();
+                o.run_as = config->server.user;
+                std::string command = t.value.starts_with("|") ? t.value.substr(1) : t.value;
+                r = mailstore::run_program(command, message, o);
+            } else {
+                r = mailstore::append_to_file(t.value, message, return_path);
+            }
+            log::line(r.ok() ? "delivered" : "delivery_failed",
+                      {{"session", peer.id}, {"id", envelope.id}, {"from", return_path},
+                       {t.kind == route::TargetKind::program ? "program" : "file", t.value},
+                       {"result", r.ok() ? "ok" : fmt::format("{} {} {}", r.code, r.status, r.text)}});
+            external_results.emplace(key, std::move(r));
+        }
 
     // Remote targets: one spool entry for all of them.
     std::vector<std::size_t> remote_owner;
@@ -355,12 +386,25 @@ smtp::DeliveryResult deliver_message(Server& server, const smtp::Deliver& action
     for (std::size_t i = 0; i < count; ++i) {
         bool any = remote_ok[i];
         bool any_full = false;
+        std::optional<Reply> external_failure;
+        for (const auto& t : externals[i]) {
+            const auto& r = external_results.at(std::string(route::target_kind_name(t.kind)) + ":" + t.value);
+            if (r.ok()) any = true;
+            else if (!external_failure || (external_failure->temporary() && r.kind == mailstore::ExternalResult::Kind::permanent))
+                external_failure = Reply{r.code, r.status, r.text};
+        }
         for (const auto& mailbox : mailboxes[i]) {
             if (auto it = stored.find(mailbox); it != stored.end() && it->second) any = true;
             if (full.count(mailbox)) any_full = true;
         }
+        if (any && failure[i])
+            // Accepted for its other targets; this part is the bounce's business (issue 4's DSNs).
+            log::line("not_delivered", {{"session", peer.id}, {"id", envelope.id}, {"rcpt", envelope.recipients[i].address.str()},
+                                        {"reply", fmt::format("{} {} {}", failure[i]->code, failure[i]->status, failure[i]->text)}});
         if (any) result.recipients[i] = Verdict::accept();
         else if (any_full && mailboxes[i].size() == 1 && remotes[i].empty()) result.recipients[i] = Verdict::refuse(Reply{552, "5.2.2", "mailbox full"});
+        else if (mailboxes[i].empty() && remotes[i].empty() && external_failure)
+            result.recipients[i] = Verdict::refuse(*external_failure);
         else if (mailboxes[i].empty() && remotes[i].empty() && failure[i]) result.recipients[i] = Verdict::refuse(*failure[i]);
         // else: the temporary failure set above (a write or spool error; the client retries).
     }

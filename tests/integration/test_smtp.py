@@ -11,6 +11,7 @@ import smtplib
 import socket
 import ssl
 import subprocess
+import time
 import unittest
 
 from server import HASH, Server, maildir_files, seeded_world
@@ -285,8 +286,10 @@ class LimitsAndFaults(ServeTest):
                     s.login("bob@example.test", "wrong")
         with self.smtp("submission") as s:
             s.starttls(context=tls_context())
-            with self.assertRaises(smtplib.SMTPAuthenticationError):
+            with self.assertRaises(smtplib.SMTPAuthenticationError) as e:
                 s.login("bob@example.test", "secret")  # right, but locked out
+            self.assertEqual(e.exception.smtp_code, 454)
+            self.assertIn(b"4.7.0", e.exception.smtp_error)
 
     def test_garbage_does_not_stop_the_server(self):
         sock = socket.create_connection(("127.0.0.1", self.server.ports["smtp"]), timeout=30)
@@ -295,6 +298,86 @@ class LimitsAndFaults(ServeTest):
         sock.close()
         with self.smtp() as s:
             self.assertEqual(s.noop()[0], 250)
+
+
+class ProgramsAndFiles(ServeTest):
+    config = '[delivery]\nallow_programs = true\nallow_files = true\n'
+
+    def setUp(self):
+        super().setUp()
+        os.chmod(self.w.dir, 0o755)  # programs run as nobody, who must reach the output folder
+        self.out = os.path.join(self.w.dir, "out")
+        os.mkdir(self.out)
+        os.chmod(self.out, 0o777)
+
+    def test_alias_to_a_program_and_a_file(self):
+        box = os.path.join(self.out, "archive.mbox")
+        seen = os.path.join(self.out, "seen")
+        self.w.ok("alias", "add", "archive", box, "|cat > %s" % seen)
+        with self.smtp() as s:
+            self.assertEqual(s.sendmail("ann@remote.test", ["archive@example.test"], MESSAGE), {})
+        self.assertIn(b"Hello Bob.", self.read(seen))
+        self.assertTrue(self.read(seen).startswith(b"Return-Path: <ann@remote.test>\r\n"))
+        mbox = self.read(box)
+        self.assertTrue(mbox.startswith(b"From ann@remote.test "), mbox[:80])
+        self.assertIn(b"\n\nHello Bob.\n", mbox)
+
+    def test_failing_program_bounces_at_end_of_data(self):
+        self.w.ok("alias", "add", "broken", "|echo no such list; exit 67")
+        with self.smtp() as s:
+            with self.assertRaises(smtplib.SMTPDataError) as e:
+                s.sendmail("ann@remote.test", ["broken@example.test"], MESSAGE)
+            self.assertEqual(e.exception.smtp_code, 554)
+            self.assertIn(b"no such list", e.exception.smtp_error)
+
+
+class ProgramsNotAllowed(ServeTest):
+    def test_program_alias_is_refused_at_rcpt(self):
+        self.w.ok("alias", "add", "runner", "|/bin/true")
+        with self.smtp() as s:
+            s.ehlo()
+            s.mail("ann@remote.test")
+            code, text = s.rcpt("runner@example.test")
+            self.assertEqual(code, 550)
+            self.assertIn(b"5.7.1", text)
+
+
+class Robustness(ServeTest):
+    def test_openssl_s_client_starttls(self):
+        if not shutil.which("openssl"):
+            self.skipTest("openssl is not installed")
+        p = subprocess.run(["openssl", "s_client", "-starttls", "smtp", "-connect",
+                            "127.0.0.1:%d" % self.server.ports["submission"], "-quiet", "-verify_quiet"],
+                           input=b"EHLO client.test\r\nQUIT\r\n", capture_output=True, timeout=60)
+        self.assertIn(b"AUTH PLAIN LOGIN\r\n", p.stdout)
+        self.assertNotIn(b"STARTTLS", p.stdout)  # not offered again inside TLS
+        self.assertIn(b"221 2.0.0", p.stdout)
+
+    def test_tls_garbage_and_a_client_vanishing_mid_data(self):
+        sock = socket.create_connection(("127.0.0.1", self.server.ports["submissions"]), timeout=30)
+        sock.sendall(os.urandom(3000))
+        try:
+            while sock.recv(4096):
+                pass
+        except (ConnectionResetError, socket.timeout):
+            pass
+        sock.close()
+        sock = socket.create_connection(("127.0.0.1", self.server.ports["smtp"]), timeout=30)
+        sock.recv(4096)
+        sock.sendall(b"EHLO x\r\nMAIL FROM:<a@remote.test>\r\nRCPT TO:<bob@example.test>\r\nDATA\r\n"
+                     b"Subject: cut\r\n\r\nhalf a mess")
+        sock.recv(4096)
+        sock.close()
+        with self.smtp() as s:
+            self.assertEqual(s.noop()[0], 250)  # still serving
+        self.assertEqual(maildir_files(self.w, "bob@example.test"), [])
+        self.assertEqual(maildir_files(self.w, "bob@example.test", "tmp"), [])
+
+    def test_nul_bytes_in_data_are_delivered_as_sent(self):
+        # RFC 5321 does not forbid NUL in 8BITMIME data; it is stored, not interpreted.
+        with self.smtp() as s:
+            s.sendmail("ann@remote.test", ["bob@example.test"], b"Subject: nul\r\n\r\na\x00b\r\n")
+        self.assertIn(b"a\x00b", self.read(maildir_files(self.w, "bob@example.test")[0]))
 
 
 class Lifecycle(unittest.TestCase):
@@ -357,6 +440,56 @@ class Lifecycle(unittest.TestCase):
         files = maildir_files(self.w, "bob@example.test")
         self.assertEqual(len(files), 1)
         self.assertIn(b"Hello Bob.", open(files[0], "rb").read())
+
+    def test_sigkill_under_load_loses_no_acknowledged_message(self):
+        import threading
+        server = Server(self.w).start()
+        acked = []
+        lock = threading.Lock()
+        stop = threading.Event()
+
+        def client(n):
+            try:
+                with smtplib.SMTP("127.0.0.1", server.ports["smtp"], timeout=30) as s:
+                    for i in range(200):
+                        if stop.is_set():
+                            return
+                        mid = "<%d.%d@load.test>" % (n, i)
+                        msg = b"Message-ID: " + mid.encode() + b"\r\nSubject: load\r\n\r\n" + b"x" * 2000 + b"\r\n"
+                        s.sendmail("ann@remote.test", ["bob@example.test"], msg)
+                        with lock:
+                            acked.append(mid)
+            except (smtplib.SMTPException, OSError):
+                pass  # the server died under us: what was acknowledged must be there
+
+        threads = [threading.Thread(target=client, args=(n,)) for n in range(4)]
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with lock:
+                if len(acked) >= 60:
+                    break
+            time.sleep(0.005)  # polling the test's own counter, not waiting for the server
+        server.proc.kill()
+        server.proc.wait(timeout=10)
+        stop.set()
+        for t in threads:
+            t.join(timeout=60)
+        server.kill()
+        with lock:
+            ids = list(acked)
+        self.assertGreaterEqual(len(ids), 60)
+        counts = {}
+        for path in maildir_files(self.w, "bob@example.test"):
+            with open(path, "rb") as f:
+                data = f.read()
+            size = int(path.rsplit(",S=", 1)[1])
+            self.assertEqual(size, len(data), path)  # never a partial file
+            mid = data.split(b"Message-ID: ", 1)[1].split(b"\r\n", 1)[0].decode()
+            counts[mid] = counts.get(mid, 0) + 1
+        for mid in ids:
+            self.assertEqual(counts.get(mid), 1, "%s acknowledged but stored %s times" % (mid, counts.get(mid, 0)))
 
     def test_unusable_listen_address_is_a_clear_error(self):
         blocker = socket.socket()
