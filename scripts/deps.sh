@@ -6,8 +6,9 @@ set -euo pipefail
 build_packages=(
   g++ cmake ninja-build pkg-config ccache
   libcli11-dev libfmt-dev libtomlplusplus-dev libsqlite3-dev libcrypt-dev libidn2-dev libunistring-dev catch2
+  libasio-dev libssl-dev
 )
-test_packages=(python3 mandoc bash-completion zsh fish sqlite3 util-linux)
+test_packages=(python3 mandoc bash-completion zsh fish sqlite3 util-linux swaks openssl)
 
 packages=("${build_packages[@]}")
 if [[ "${1:-build}" == test ]]; then

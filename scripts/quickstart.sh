@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Quick start, command 1: installs what is missing, builds, installs /usr/local/bin/vpsmail,
-# creates a demo store (domain example.test, user demo@example.test) when the store has no
-# domain yet, and starts the main job.
+# creates the system user vpsmail, a demo store (domain example.test, user demo@example.test)
+# when the store has no domain yet, and starts the main job: vpsmail serve, in the foreground.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/deps.sh" build
@@ -15,6 +15,12 @@ install -D -m 0644 "$root/completions/_vpsmail" /usr/local/share/zsh/site-functi
 install -D -m 0644 "$root/completions/vpsmail.fish" /usr/local/share/fish/vendor_completions.d/vpsmail.fish
 echo "vpsmail: installed $(vpsmail --version) in /usr/local/bin" >&2
 
+# [server] user: serve binds its ports as root, then runs as this user.
+if ! getent passwd vpsmail >/dev/null; then
+  useradd --system --home-dir /var/lib/vpsmail --no-create-home --shell /usr/sbin/nologin vpsmail
+  echo "vpsmail: created the system user vpsmail" >&2
+fi
+
 if [[ -z $(vpsmail -q domain list --json | tr -d '[]\n ') ]]; then
   vpsmail domain add example.test
   password=$(head -c 12 /dev/urandom | base64 | tr -d '/+=')
@@ -22,5 +28,7 @@ if [[ -z $(vpsmail -q domain list --json | tr -d '[]\n ') ]]; then
   echo "vpsmail: demo store created: domain example.test, user demo@example.test, password $password" >&2
 fi
 vpsmail config check
-# Until `vpsmail serve` exists (issue 3), the main job shows where the demo user's mail goes.
-exec vpsmail route test demo@example.test
+vpsmail route test demo@example.test
+# SMTP on 25 (MX), 587 (STARTTLS + AUTH) and 465 (TLS + AUTH), a self-signed certificate made on
+# first start; Ctrl-C (or SIGTERM) stops it. For a service: man vpsmail-serve (systemd unit).
+exec vpsmail serve --foreground
