@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <filesystem>
+#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -68,6 +69,29 @@ bool remove_maildir(const std::string& path) {
     auto removed = fs::remove_all(path, ec);
     if (ec) throw io_error("remove", path, "remove_all", ec.value());
     return removed > 0;
+}
+
+}  // namespace vpsmail::mailstore
+
+namespace vpsmail::mailstore {
+
+bool give_maildir_to(const std::string& maildir, const std::string& user) {
+    if (user.empty() || ::geteuid() != 0) return true;
+    const struct passwd* pw = ::getpwnam(user.c_str());
+    if (pw == nullptr || pw->pw_uid == 0) return true;
+    bool ok = true;
+    auto take = [&](const std::string& path) {
+        struct stat st {};
+        if (::lstat(path.c_str(), &st) == 0 && st.st_uid == 0 && S_ISDIR(st.st_mode) &&
+            ::lchown(path.c_str(), pw->pw_uid, pw->pw_gid) != 0)
+            ok = false;
+    };
+    const std::string domain = std::filesystem::path(maildir).parent_path().string();
+    take(std::filesystem::path(domain).parent_path().string());  // the mail root
+    take(domain);
+    take(maildir);
+    for (const char* sub : {"/cur", "/new", "/tmp"}) take(maildir + sub);
+    return ok;
 }
 
 }  // namespace vpsmail::mailstore

@@ -27,3 +27,14 @@ bool ensure_maildir(const std::string& path);
 bool remove_maildir(const std::string& path);
 
 }  // namespace vpsmail::mailstore
+
+namespace vpsmail::mailstore {
+
+/// When running as root and `user` names another existing user: gives the Maildir (itself,
+/// cur/, new/, tmp/) and its domain folder and the mail root, where root owns them, to that
+/// user, so that `vpsmail serve`, which runs as [server] user, can deliver into a Maildir that
+/// `user add` made as root. Returns false when a chown failed (the caller warns); true
+/// otherwise, also when there was nothing to do.
+bool give_maildir_to(const std::string& maildir, const std::string& user);
+
+}  // namespace vpsmail::mailstore

@@ -439,7 +439,54 @@ class Lifecycle(unittest.TestCase):
             server.kill()
         files = maildir_files(self.w, "bob@example.test")
         self.assertEqual(len(files), 1)
-        self.assertIn(b"Hello Bob.", open(files[0], "rb").read())
+        with open(files[0], "rb") as f:
+            self.assertIn(b"Hello Bob.", f.read())
+
+    def test_sighup_reloads_the_configuration(self):
+        server = Server(self.w, '[limits]\nmax_message_size = "1M"\n').start()
+        try:
+            with smtplib.SMTP("127.0.0.1", server.ports["smtp"], timeout=30) as s:
+                s.ehlo()
+                self.assertEqual(s.esmtp_features.get("size"), str(1 << 20))
+                with open(self.w.config_path) as f:
+                    text = f.read()
+                with open(self.w.config_path, "w") as f:
+                    f.write(text.replace('max_message_size = "1M"', 'max_message_size = "2M"'))
+                server.proc.send_signal(signal.SIGHUP)
+                deadline = time.monotonic() + 30
+                while "reloaded" not in server.log() and time.monotonic() < deadline:
+                    time.sleep(0.01)  # the server's own log line says when it is done
+                self.assertIn("reloaded", server.log())
+                self.assertEqual(s.noop()[0], 250)  # this connection was not dropped
+            with smtplib.SMTP("127.0.0.1", server.ports["smtp"], timeout=30) as s:
+                s.ehlo()
+                self.assertEqual(s.esmtp_features.get("size"), str(2 << 20))
+            self.assertEqual(server.stop(), 0)
+        finally:
+            server.kill()
+
+    def test_root_drops_to_the_server_user(self):
+        if os.geteuid() != 0:
+            self.skipTest("needs root")
+        os.chmod(self.w.dir, 0o755)  # nobody must reach the state folder and the Maildirs
+        server = Server(self.w, "")
+        with open(self.w.config_path) as f:
+            text = f.read()
+        with open(self.w.config_path, "w") as f:
+            f.write(text.replace('user = ""', 'user = "nobody"'))
+        server.start()
+        try:
+            with open("/proc/%d/status" % server.proc.pid) as f:
+                uid_line = [line for line in f if line.startswith("Uid:")][0]
+            self.assertEqual(uid_line.split()[1:], ["65534"] * 4)
+            with smtplib.SMTP("127.0.0.1", server.ports["smtp"], timeout=30) as s:
+                s.sendmail("ann@remote.test", ["bob@example.test"], MESSAGE)
+            files = maildir_files(self.w, "bob@example.test")
+            self.assertEqual(len(files), 1)
+            self.assertEqual(os.stat(files[0]).st_uid, 65534)
+            self.assertEqual(server.stop(), 0)
+        finally:
+            server.kill()
 
     def test_sigkill_under_load_loses_no_acknowledged_message(self):
         import threading
