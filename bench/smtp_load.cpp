@@ -64,6 +64,7 @@ std::string errno_text(const char* what) { return std::string(what) + ": " + std
 std::atomic<pid_t> server_pid{0};
 std::string work_dir;  // removed on timeout unless kept
 bool keep = false;
+std::mutex ending;     // held by whoever ends the program after a failure: the watchdog or main
 
 class Watchdog {
 public:
@@ -81,6 +82,7 @@ private:
     void run() {
         std::unique_lock lock(mutex_);
         if (wake_.wait_until(lock, deadline_, [this] { return done_; })) return;
+        ending.lock();  // never released: _Exit below
         std::fprintf(stderr, "smtp_load: hard timeout reached; killing the server\n");
         if (pid_t pid = server_pid.load(); pid > 0) {
             ::kill(pid, SIGKILL);
@@ -543,6 +545,7 @@ int main(int argc, char** argv) {
             std::fflush(stdout);
         }
     } catch (const std::exception& e) {
+        std::lock_guard lock(ending);  // after a timeout, the watchdog reports and exits
         std::fprintf(stderr, "smtp_load: %s\n", e.what());
         if (pid_t pid = server_pid.load(); pid > 0) {
             ::kill(pid, SIGKILL);

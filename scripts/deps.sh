@@ -8,7 +8,7 @@ build_packages=(
   libcli11-dev libfmt-dev libtomlplusplus-dev libsqlite3-dev libcrypt-dev libidn2-dev libunistring-dev catch2
   libasio-dev libssl-dev
 )
-test_packages=(python3 mandoc bash-completion zsh fish sqlite3 util-linux swaks openssl)
+test_packages=(python3 mandoc bash-completion zsh fish sqlite3 util-linux swaks openssl mutt)
 
 packages=("${build_packages[@]}")
 if [[ "${1:-build}" == test ]]; then

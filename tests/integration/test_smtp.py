@@ -85,6 +85,24 @@ class MxDelivery(ServeTest):
         self.assertIn(b"\r\n\r\nHello Bob.\r\n.leading dot\r\n", data)  # dot-stuffing undone
         self.assertEqual(maildir_files(self.w, "bob@example.test", "tmp"), [])
 
+    def test_mutt_lists_the_delivered_message(self):
+        if not shutil.which("mutt") or not shutil.which("script"):
+            self.skipTest("mutt or script is not installed")
+        with self.smtp() as s:
+            s.sendmail("ann@remote.test", ["bob@example.test"], MESSAGE)
+        maildir = os.path.dirname(os.path.dirname(maildir_files(self.w, "bob@example.test")[0]))
+        rc = os.path.join(self.w.dir, "muttrc")
+        with open(rc, "w") as f:
+            f.write('set wait_key=no\nset quit=yes\nset move=no\nset mbox_type=Maildir\n'
+                    'set folder="%s"\nset spoolfile="%s"\nset header_cache=""\npush "<quit>"\n' % (self.w.dir, maildir))
+        # mutt wants a terminal: script(1) gives it one; it draws its index, then quits.
+        p = subprocess.run(["script", "-qec", "mutt -n -F %s -R -f %s" % (rc, maildir), "/dev/null"],
+                           stdin=subprocess.DEVNULL, capture_output=True, timeout=60,
+                           env=dict(self.w.env(), TERM="xterm"))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn(b"Msgs:1 New:1", p.stdout)
+        self.assertIn(b"hello", p.stdout)  # the index line shows the subject
+
     def test_unknown_recipient_is_refused_at_rcpt(self):
         with self.smtp() as s:
             s.ehlo()
