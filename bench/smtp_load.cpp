@@ -10,7 +10,9 @@
 // {2048, 102400}, 2000 messages per cell of 2 KB and 400 per cell of 100 KB, one line each.
 // Latency: from writing the end-of-data dot to reading its 250. Throughput: messages accepted
 // over the wall time from the first connect to the last 250. Loopback only; plain POSIX
-// sockets and one thread per session. A hard timeout kills the server and fails.
+// sockets and one thread per session. A hard timeout kills the server and fails. The temporary
+// folders are made in $TMPDIR (default /tmp) and removed at the end: Maildir file creation
+// depends on the file system (see work_dirs), so leave 30 s between runs, or use a fresh $TMPDIR.
 #include <algorithm>
 #include <atomic>
 #include <cctype>
@@ -62,8 +64,22 @@ std::string errno_text(const char* what) { return std::string(what) + ": " + std
 // --- the hard timeout: kills the server and ends the program --------------------------------
 
 std::atomic<pid_t> server_pid{0};
-std::string work_dir;  // removed on timeout unless kept
+// The cells' work folders, removed together at the end (unless kept): on ext4 without a journal
+// (this VM), creating a file costs a scan over every inode of its group freed in the last ~30 s,
+// so removing a cell's 2,000 files would slow the next cell's deliveries.
+std::mutex dirs_mutex;
+std::vector<std::string> work_dirs;
 bool keep = false;
+
+void remove_work_dirs() {
+    std::lock_guard lock(dirs_mutex);
+    for (const auto& dir : work_dirs) {
+        std::error_code ec;
+        if (keep) std::fprintf(stderr, "kept %s\n", dir.c_str());
+        else fs::remove_all(dir, ec);
+    }
+    work_dirs.clear();
+}
 std::mutex ending;     // held by whoever ends the program after a failure: the watchdog or main
 
 class Watchdog {
@@ -88,10 +104,7 @@ private:
             ::kill(pid, SIGKILL);
             ::waitpid(pid, nullptr, 0);
         }
-        if (!keep && !work_dir.empty()) {
-            std::error_code ec;
-            fs::remove_all(work_dir, ec);
-        }
+        remove_work_dirs();
         std::_Exit(1);
     }
 
@@ -160,10 +173,14 @@ struct Server {
 // A work folder with a config file and a store: bench.test with u0..u99.
 Server prepare(const std::string& bin, int sessions) {
     Server s;
-    char pattern[] = "/tmp/vpsmail-smtp-load-XXXXXX";
-    if (::mkdtemp(pattern) == nullptr) fail(errno_text("mkdtemp"));
+    const char* parent = std::getenv("TMPDIR");
+    std::string pattern = std::string(parent != nullptr && *parent != '\0' ? parent : "/tmp") + "/vpsmail-smtp-load-XXXXXX";
+    if (::mkdtemp(pattern.data()) == nullptr) fail(errno_text("mkdtemp"));
     s.dir = pattern;
-    work_dir = s.dir;
+    {
+        std::lock_guard lock(dirs_mutex);
+        work_dirs.push_back(s.dir);
+    }
     s.config = s.dir + "/vpsmail.toml";
     s.db = s.dir + "/state/vpsmail.db";
     s.mail_root = s.dir + "/mail";
@@ -462,9 +479,6 @@ Figures run_cell(const std::string& bin, int sessions, int messages, std::size_t
     f.p50 = pct(0.50);
     f.p99 = pct(0.99);
     f.server_cpu = server_cpu;
-    if (keep) std::printf("kept %s\n", s.dir.c_str());
-    else fs::remove_all(s.dir);
-    work_dir.clear();
     return f;
 }
 
@@ -551,12 +565,14 @@ int main(int argc, char** argv) {
             ::kill(pid, SIGKILL);
             ::waitpid(pid, nullptr, 0);
         }
-        if (!work_dir.empty()) {
-            for (const char* log : {"/cli.log", "/serve.log"}) print_log_tail(work_dir + log);
-            if (keep) std::fprintf(stderr, "kept %s\n", work_dir.c_str());
-            else fs::remove_all(work_dir);
+        {
+            std::lock_guard lock(dirs_mutex);
+            if (!work_dirs.empty())
+                for (const char* log : {"/cli.log", "/serve.log"}) print_log_tail(work_dirs.back() + log);
         }
+        remove_work_dirs();
         return 1;
     }
+    remove_work_dirs();
     return 0;
 }

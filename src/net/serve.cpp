@@ -40,6 +40,8 @@ std::shared_ptr<asio::ssl::context> load_tls(const Settings& s) {
     // TLS 1.2 and 1.3 only (RFC 8996 deprecates 1.0 and 1.1); OpenSSL's default ciphers.
     ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
                      asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
+    // OpenSSL frees a connection's record buffers while it is idle.
+    SSL_CTX_set_mode(ctx->native_handle(), SSL_MODE_RELEASE_BUFFERS);
     asio::error_code ec;
     ctx->use_certificate_chain_file(s.cert_file, ec);
     if (ec) throw Error(ErrorKind::config, fmt::format("cannot load the TLS certificate {}: {}", s.cert_file, ec.message()));
