@@ -95,9 +95,9 @@ int user_add(Context& ctx, const UserAddArgs& args) {
         if (created) mailstore::remove_maildir(maildir);
         throw;
     }
-    if (created && !mailstore::give_maildir_to(maildir, config.server.user))
-        ctx.warn(fmt::format("cannot give the Maildir {} to [server] user {}: vpsmail serve may not deliver there", maildir,
-                             config.server.user));
+    if (created && !mailstore::give_maildir_to_mail_root_owner(maildir))
+        ctx.warn(fmt::format("cannot give the Maildir {} to the owner of {}: vpsmail serve may not deliver there", maildir,
+                             config.paths.mail_root));
     ctx.note(fmt::format("added user {} (Maildir {})", a.str(), maildir));
     return 0;
 }

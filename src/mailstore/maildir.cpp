@@ -6,7 +6,6 @@
 
 #include <cerrno>
 #include <filesystem>
-#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -75,19 +74,19 @@ bool remove_maildir(const std::string& path) {
 
 namespace vpsmail::mailstore {
 
-bool give_maildir_to(const std::string& maildir, const std::string& user) {
-    if (user.empty() || ::geteuid() != 0) return true;
-    const struct passwd* pw = ::getpwnam(user.c_str());
-    if (pw == nullptr || pw->pw_uid == 0) return true;
+bool give_maildir_to_mail_root_owner(const std::string& maildir) {
+    if (::geteuid() != 0) return true;
+    const std::string domain = std::filesystem::path(maildir).parent_path().string();
+    const std::string root = std::filesystem::path(domain).parent_path().string();
+    struct stat owner {};
+    if (::stat(root.c_str(), &owner) != 0 || owner.st_uid == 0) return true;
     bool ok = true;
     auto take = [&](const std::string& path) {
         struct stat st {};
         if (::lstat(path.c_str(), &st) == 0 && st.st_uid == 0 && S_ISDIR(st.st_mode) &&
-            ::lchown(path.c_str(), pw->pw_uid, pw->pw_gid) != 0)
+            ::lchown(path.c_str(), owner.st_uid, owner.st_gid) != 0)
             ok = false;
     };
-    const std::string domain = std::filesystem::path(maildir).parent_path().string();
-    take(std::filesystem::path(domain).parent_path().string());  // the mail root
     take(domain);
     take(maildir);
     for (const char* sub : {"/cur", "/new", "/tmp"}) take(maildir + sub);

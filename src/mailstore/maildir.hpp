@@ -30,11 +30,12 @@ bool remove_maildir(const std::string& path);
 
 namespace vpsmail::mailstore {
 
-/// When running as root and `user` names another existing user: gives the Maildir (itself,
-/// cur/, new/, tmp/) and its domain folder and the mail root, where root owns them, to that
-/// user, so that `vpsmail serve`, which runs as [server] user, can deliver into a Maildir that
-/// `user add` made as root. Returns false when a chown failed (the caller warns); true
-/// otherwise, also when there was nothing to do.
-bool give_maildir_to(const std::string& maildir, const std::string& user);
+/// When running as root and the mail root (the Maildir's grandparent) belongs to another user
+/// (`vpsmail serve` gives it to [server] user): gives that user the Maildir (itself, cur/, new/,
+/// tmp/) and its domain folder where root owns them, so that the server can deliver into a
+/// Maildir that `user add` made as root. No user database lookup: the owner of the mail root
+/// says who. Returns false when a chown failed (the caller warns); true otherwise, also when
+/// there was nothing to do.
+bool give_maildir_to_mail_root_owner(const std::string& maildir);
 
 }  // namespace vpsmail::mailstore

@@ -141,11 +141,13 @@ void Database::close() noexcept {
     cache_.clear();  // statements first: sqlite3_close refuses while any is unfinalized
     if (db_ != nullptr && !read_only_ && wal_frames_ > wal_keep_frames) {
         // SQLite's own checkpoint at close is off (see the constructor): the WAL stays for the
-        // next command while it is short, and is copied into the database here once it is
-        // not. PASSIVE never waits for other connections; once a checkpoint completed, the next
-        // writer starts the WAL over. A checkpoint costs fsyncs; reading a short WAL back when
-        // the next process opens the store costs less.
-        sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+        // next command while it is short. Once it is not, it is copied into the database and
+        // truncated here, without waiting: while another connection uses the store this fails
+        // at once (busy) and a later command does it. Truncating matters: a process that opens
+        // the store first reads the whole WAL back, and a WAL only checkpointed (PASSIVE) is
+        // not rewound once every connection closed, so it would grow with every command.
+        sqlite3_busy_timeout(db_, 0);
+        sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
     }
     if (db_ != nullptr) sqlite3_close(db_);
     db_ = nullptr;
