@@ -29,9 +29,10 @@ void make_folder(const std::string& path) {
     // Parents first; each new one 0700.
     for (std::size_t slash = path.find('/', 1); ; slash = path.find('/', slash + 1)) {
         const std::string part = slash == std::string::npos ? path : path.substr(0, slash);
-        if (::mkdir(part.c_str(), 0700) != 0 && errno != EEXIST)
-            throw Error(errno == EACCES || errno == EROFS ? ErrorKind::permission : ErrorKind::temporary,
-                        fmt::format("cannot create folder {}", part), errno_text(part, errno));
+        if (::mkdir(part.c_str(), 0700) != 0 && errno != EEXIST) {
+            const int err = errno;
+            throw Error(errno_kind(err), fmt::format("cannot create folder {}", part), errno_text(part, err));
+        }
         if (slash == std::string::npos) break;
     }
 }

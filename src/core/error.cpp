@@ -1,5 +1,6 @@
 #include "core/error.hpp"
 
+#include <cerrno>
 #include <cstring>
 #include <sysexits.h>
 
@@ -35,6 +36,10 @@ const char* kind_name(ErrorKind kind) noexcept {
     case ErrorKind::internal: return "internal";
     }
     return "internal";
+}
+
+ErrorKind errno_kind(int err) noexcept {
+    return err == EACCES || err == EPERM || err == EROFS ? ErrorKind::permission : ErrorKind::temporary;
 }
 
 std::string errno_text(const std::string& what, int err) {

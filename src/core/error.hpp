@@ -45,4 +45,8 @@ const char* kind_name(ErrorKind kind) noexcept;
 /// "text: strerror(errno)" for system call failures.
 std::string errno_text(const std::string& what, int err);
 
+/// The kind of a failed file system call: permission for EACCES, EPERM and EROFS; temporary for
+/// the rest (ENOSPC, EDQUOT, EIO, EMFILE, ...), which a retry may cure. The one errno table.
+ErrorKind errno_kind(int err) noexcept;
+
 }  // namespace vpsmail

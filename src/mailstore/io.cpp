@@ -10,8 +10,7 @@
 namespace vpsmail::mailstore::detail {
 
 Error io_error(std::string_view what, const std::string& path, std::string_view call, int err) {
-    const ErrorKind kind = (err == EACCES || err == EPERM || err == EROFS) ? ErrorKind::permission : ErrorKind::temporary;
-    return Error(kind, fmt::format("cannot {} {}: {}", what, path, std::strerror(err)), fmt::format("{}: errno {}", call, err));
+    return Error(errno_kind(err), fmt::format("cannot {} {}: {}", what, path, std::strerror(err)), fmt::format("{}: errno {}", call, err));
 }
 
 Error sync_error(const std::string& path, int err) {

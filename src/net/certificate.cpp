@@ -42,10 +42,6 @@ bool exists(const std::string& path) {
     return ::stat(path.c_str(), &st) == 0;
 }
 
-ErrorKind errno_kind(int err) {
-    return err == EACCES || err == EPERM || err == EROFS ? ErrorKind::permission : ErrorKind::temporary;
-}
-
 // Writes `pem` to `path` through a temporary file and a rename: a crash leaves either no file
 // or a complete one, never half a key.
 void write_file(const std::string& path, const std::string& pem) {

@@ -22,8 +22,7 @@ namespace {
 constexpr const char* folders[] = {"tmp", "msg", "env"};
 
 Error io_error(const std::string& what, const std::string& path, int err) {
-    const ErrorKind kind = err == EACCES || err == EPERM || err == EROFS ? ErrorKind::permission : ErrorKind::temporary;
-    return Error(kind, fmt::format("cannot {} {}: {}", what, path, std::strerror(err)), errno_text(path, err));
+    return Error(errno_kind(err), fmt::format("cannot {} {}: {}", what, path, std::strerror(err)), errno_text(path, err));
 }
 
 void make_folder(const std::string& path) {

@@ -19,16 +19,16 @@
 namespace vpsmail::store {
 namespace {
 
-ErrorKind errno_kind(int err) {
+// A store path that cannot exist is a configuration error; the rest as everywhere.
+ErrorKind store_errno_kind(int err) {
     switch (err) {
-    case EACCES: case EPERM: case EROFS: return ErrorKind::permission;
     case ENOENT: case ENOTDIR: case ELOOP: case ENAMETOOLONG: case EISDIR: return ErrorKind::config;
-    default: return ErrorKind::temporary;  // ENOSPC, EDQUOT, EIO, EMFILE, ...
+    default: return errno_kind(err);
     }
 }
 
 [[noreturn]] void fail_errno(const std::string& message, const std::string& path, int err) {
-    throw Error(errno_kind(err), fmt::format("{}: {}", message, std::strerror(err)), errno_text(path, err));
+    throw Error(store_errno_kind(err), fmt::format("{}: {}", message, std::strerror(err)), errno_text(path, err));
 }
 
 // Creates `folder` and its missing parents, each 0700 (chmod'ed, so a umask cannot narrow it
