@@ -5,6 +5,7 @@
 #include "mailstore/quota.hpp"
 #include "mailstore/sync_group.hpp"
 #include "mailstore/unique_name.hpp"
+#include "support/checks.hpp"
 #include "support/temp_dir.hpp"
 
 #include <catch2/catch.hpp>
@@ -39,23 +40,10 @@ using vpsmail::mailstore::DeliveryHooks;
 using vpsmail::mailstore::find_message_size;
 using vpsmail::mailstore::SyncGroup;
 using vpsmail::test::TempDir;
+using vpsmail::test::error_of;
 namespace fs = std::filesystem;
 
 namespace {
-
-// Runs `f`, which must throw vpsmail::Error of `want`; returns its message.
-template <typename F>
-std::string error_of(F&& f, ErrorKind want) {
-    try {
-        f();
-    } catch (const Error& e) {
-        INFO("got " << kind_name(e.kind()) << " (" << e.what() << "; " << e.detail() << "), want " << kind_name(want));
-        CHECK(e.kind() == want);
-        return e.what();
-    }
-    FAIL("got no error, want " << kind_name(want));
-    return {};
-}
 
 // The names in a folder, sorted; none when it is missing.
 std::vector<std::string> list(const std::string& folder) {

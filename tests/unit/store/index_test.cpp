@@ -2,31 +2,18 @@
 // routing rules themselves are checked through StoreFixture, which compares every resolution
 // with the index's; these cases cover how the index learns of changes.
 #include "store/index.hpp"
+#include "support/checks.hpp"
 #include "support/store_fixture.hpp"
 
 #include <catch2/catch.hpp>
-#include <sqlite3.h>
 
 #include <atomic>
 #include <thread>
 
 using vpsmail::store::RoutingIndex;
 using vpsmail::test::StoreFixture;
+using vpsmail::test::raw_sql;
 
-namespace {
-
-void raw_sql(const std::string& path, const std::string& sql) {
-    sqlite3* db = nullptr;
-    REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
-    char* message = nullptr;
-    int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &message);
-    INFO("sql: " << sql << " error: " << (message != nullptr ? message : ""));
-    sqlite3_free(message);
-    sqlite3_close(db);
-    REQUIRE(rc == SQLITE_OK);
-}
-
-}  // namespace
 
 TEST_CASE("index: a change committed by another connection is seen by the next view", "[index]") {
     StoreFixture f;

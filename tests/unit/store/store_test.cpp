@@ -1,6 +1,7 @@
 #include "store/store.hpp"
 
 #include "core/error.hpp"
+#include "support/checks.hpp"
 #include "support/temp_dir.hpp"
 
 #include <catch2/catch.hpp>
@@ -20,22 +21,10 @@ using vpsmail::kind_name;
 using vpsmail::store::OpenMode;
 using vpsmail::store::Store;
 using vpsmail::test::TempDir;
+using vpsmail::test::error_of;
+using vpsmail::test::raw_sql;
 
 namespace {
-
-// Runs `f`, which must throw vpsmail::Error of `want`; returns its message.
-template <typename F>
-std::string error_of(F&& f, ErrorKind want) {
-    try {
-        f();
-    } catch (const Error& e) {
-        INFO("got " << kind_name(e.kind()) << " (" << e.what() << "; " << e.detail() << "), want " << kind_name(want));
-        CHECK(e.kind() == want);
-        return e.what();
-    }
-    FAIL("got no error, want " << kind_name(want));
-    return {};
-}
 
 unsigned mode_of(const std::string& path) {
     struct stat st {};
@@ -49,18 +38,6 @@ vpsmail::store::NewUser new_user(const std::string& local, const std::string& do
     u.domain = domain;
     u.password_hash = "$y$j9T$salt$hash";
     return u;
-}
-
-// Runs SQL on the file with a raw connection of the test's own, bypassing Store.
-void raw_sql(const std::string& path, const std::string& sql) {
-    sqlite3* db = nullptr;
-    REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
-    char* message = nullptr;
-    int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &message);
-    INFO("sql: " << sql << " error: " << (message != nullptr ? message : ""));
-    sqlite3_free(message);
-    sqlite3_close(db);
-    REQUIRE(rc == SQLITE_OK);
 }
 
 std::string join(const std::vector<std::string>& items) {
