@@ -6,9 +6,9 @@ set -euo pipefail
 build_packages=(
   g++ cmake ninja-build pkg-config ccache
   libcli11-dev libfmt-dev libtomlplusplus-dev libsqlite3-dev libcrypt-dev libidn2-dev libunistring-dev catch2
-  libasio-dev libssl-dev
+  libasio-dev libssl-dev libc-ares-dev
 )
-test_packages=(python3 mandoc bash-completion zsh fish sqlite3 util-linux swaks openssl mutt)
+test_packages=(python3 mandoc bash-completion zsh fish sqlite3 util-linux swaks openssl mutt dnsmasq-base)
 
 packages=("${build_packages[@]}")
 if [[ "${1:-build}" == test ]]; then
