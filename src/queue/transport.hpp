@@ -48,6 +48,9 @@ struct RecipientOutcome {
     std::string text;        ///< the remote reply text, or why we gave up ("connection refused")
     std::string remote_mta;  ///< the host that answered ("mx.example.org [192.0.2.1]"); empty: none
     bool remote_reply = false;  ///< code/text came from the remote server (DSN Diagnostic-Code)
+    /// Delivered to a server that offers DSN (RFC 3461) and was given NOTIFY/ORCPT: it reports
+    /// from now on. Otherwise a NOTIFY=SUCCESS gets a "relayed" DSN from us (RFC 3461 4.1).
+    bool dsn_passed_on = false;
 };
 
 /// Per recipient of an OutboundMessage, in the same order.
