@@ -139,6 +139,20 @@ void set_postmaster(Config& c, const toml::node& n, const std::string& w) {
     c.routing.postmaster = v;
 }
 
+std::chrono::seconds duration_or_zero(const toml::node& n, const std::string& where) {
+    if (n.is_integer() && *n.value<std::int64_t>() == 0) return std::chrono::seconds(0);
+    if (n.is_string() && (as_string(n) == "0" || as_string(n) == "0s")) return std::chrono::seconds(0);
+    return duration_value(n, where);
+}
+
+HostPort host_port_value(const toml::node& n, const std::string& where, std::uint16_t default_port) {
+    try {
+        return parse_host_port(as_string(n), default_port);
+    } catch (const Error& e) {
+        fail(where, e.what());
+    }
+}
+
 const std::vector<Key>& keys() {
     using T = toml::node_type;
     constexpr T none = T::none;
@@ -247,6 +261,83 @@ const std::vector<Key>& keys() {
         {"limits", "data_timeout", T::string, T::integer,
          [](Config& c, const toml::node& n, const std::string& w) { c.limits.data_timeout = duration_value(n, w); },
          [](const Config& c) { return ConfigValue(format_duration(c.limits.data_timeout)); }},
+        {"outbound", "port", T::integer, none,
+         [](Config& c, const toml::node& n, const std::string& w) {
+             c.outbound.port = positive(n, w);
+             if (c.outbound.port > 65535) fail(w, fmt::format("must be 1 to 65535, not {}", c.outbound.port));
+         },
+         [](const Config& c) { return ConfigValue(c.outbound.port); }},
+        {"outbound", "helo_name", T::string, none,
+         [](Config& c, const toml::node& n, const std::string& w) {
+             try {
+                 std::string v = as_string(n);
+                 c.outbound.helo_name = v.empty() ? v : normalize_domain(v);
+             } catch (const Error& e) {
+                 fail(w, e.what());
+             }
+         },
+         [](const Config& c) { return ConfigValue(c.outbound.helo_name.empty() ? c.server.hostname : c.outbound.helo_name); }},
+        {"outbound", "connect_timeout", T::string, T::integer,
+         [](Config& c, const toml::node& n, const std::string& w) { c.outbound.connect_timeout = duration_value(n, w); },
+         [](const Config& c) { return ConfigValue(format_duration(c.outbound.connect_timeout)); }},
+        {"outbound", "command_timeout", T::string, T::integer,
+         [](Config& c, const toml::node& n, const std::string& w) { c.outbound.command_timeout = duration_value(n, w); },
+         [](const Config& c) { return ConfigValue(format_duration(c.outbound.command_timeout)); }},
+        {"outbound", "data_timeout", T::string, T::integer,
+         [](Config& c, const toml::node& n, const std::string& w) { c.outbound.data_timeout = duration_value(n, w); },
+         [](const Config& c) { return ConfigValue(format_duration(c.outbound.data_timeout)); }},
+        {"relay", "host", T::string, none,
+         [](Config& c, const toml::node& n, const std::string& w) {
+             c.relay.host = as_string(n).empty() ? std::string() : host_port_value(n, w, 25).str();
+         },
+         [](const Config& c) { return ConfigValue(c.relay.host); }},
+        {"relay", "username", T::string, none,
+         [](Config& c, const toml::node& n, const std::string&) { c.relay.username = as_string(n); },
+         [](const Config& c) { return ConfigValue(c.relay.username); }},
+        {"relay", "password_file", T::string, none,
+         [](Config& c, const toml::node& n, const std::string& w) { c.relay.password_file = absolute_path(n, w); },
+         [](const Config& c) { return ConfigValue(c.relay.password_file); }},
+        {"relay", "require_tls", T::boolean, none,
+         [](Config& c, const toml::node& n, const std::string&) { c.relay.require_tls = *n.value<bool>(); },
+         [](const Config& c) { return ConfigValue(c.relay.require_tls); }},
+        {"relay", "tls_verify", T::boolean, none,
+         [](Config& c, const toml::node& n, const std::string&) { c.relay.tls_verify = *n.value<bool>(); },
+         [](const Config& c) { return ConfigValue(c.relay.tls_verify); }},
+        {"dns", "servers", T::array, none,
+         [](Config& c, const toml::node& n, const std::string& w) {
+             c.dns.servers.clear();
+             for (const auto& text : strings(n, w)) {
+                 HostPort hp;
+                 try {
+                     hp = parse_host_port(text, 53);
+                 } catch (const Error& e) {
+                     fail(w, e.what());
+                 }
+                 unsigned char buffer[16];
+                 if (::inet_pton(AF_INET, hp.host.c_str(), buffer) != 1 && ::inet_pton(AF_INET6, hp.host.c_str(), buffer) != 1)
+                     fail(w, fmt::format("'{}': a DNS server must be an IP address", text));
+                 c.dns.servers.push_back(hp.str());
+             }
+         },
+         [](const Config& c) { return ConfigValue(c.dns.servers); }},
+        {"dns", "timeout", T::string, T::integer,
+         [](Config& c, const toml::node& n, const std::string& w) { c.dns.timeout = duration_value(n, w); },
+         [](const Config& c) { return ConfigValue(format_duration(c.dns.timeout)); }},
+        {"queue", "retry_min", T::string, T::integer,
+         [](Config& c, const toml::node& n, const std::string& w) { c.queue.retry_min = duration_value(n, w); },
+         [](const Config& c) { return ConfigValue(format_duration(c.queue.retry_min)); }},
+        {"queue", "retry_max", T::string, T::integer,
+         [](Config& c, const toml::node& n, const std::string& w) { c.queue.retry_max = duration_value(n, w); },
+         [](const Config& c) { return ConfigValue(format_duration(c.queue.retry_max)); }},
+        {"queue", "max_age", T::string, T::integer,
+         [](Config& c, const toml::node& n, const std::string& w) { c.queue.max_age = duration_value(n, w); },
+         [](const Config& c) { return ConfigValue(format_duration(c.queue.max_age)); }},
+        {"queue", "warn_after", T::string, T::integer,
+         [](Config& c, const toml::node& n, const std::string& w) { c.queue.warn_after = duration_or_zero(n, w); },
+         [](const Config& c) { return ConfigValue(format_duration(c.queue.warn_after)); }},
+        {"queue", "max_per_destination", T::integer, none,
+         [](Config& c, const toml::node& n, const std::string& w) { c.queue.max_per_destination = positive(n, w); },
+         [](const Config& c) { return ConfigValue(c.queue.max_per_destination); }},
         {"auth", "max_failures", T::integer, none,
          [](Config& c, const toml::node& n, const std::string& w) { c.auth.max_failures = positive(n, w); },
          [](const Config& c) { return ConfigValue(c.auth.max_failures); }},
@@ -364,6 +455,13 @@ Config load_config(const std::string& path, bool required) {
             given.insert(section + "." + name);
         }
     }
+    if (c.queue.retry_max < c.queue.retry_min)
+        throw Error(ErrorKind::config, fmt::format("{}: queue.retry_max ({}) must not be shorter than queue.retry_min ({})", path,
+                                                   format_duration(c.queue.retry_max), format_duration(c.queue.retry_min)));
+    if (!c.relay.username.empty() && c.relay.password_file.empty())
+        throw Error(ErrorKind::config, fmt::format("{}: relay.username is set but relay.password_file is not", path));
+    if (!c.relay.username.empty() && c.relay.host.empty())
+        throw Error(ErrorKind::config, fmt::format("{}: relay.username is set but relay.host is not", path));
     finish_defaults(c, given);
     return c;
 }
@@ -400,6 +498,57 @@ ListenAddress parse_listen_address(std::string_view text) {
     // Port 0: any free port (tests); serve prints the one it got.
     if (number > 65535) throw bad("the port must be 0 to 65535");
     return ListenAddress{host, static_cast<std::uint16_t>(number)};
+}
+
+std::string HostPort::str() const {
+    if (host.find(':') != std::string::npos) return fmt::format("[{}]:{}", host, port);
+    return fmt::format("{}:{}", host, port);
+}
+
+HostPort parse_host_port(std::string_view text, std::uint16_t default_port) {
+    auto bad = [&](const char* why) {
+        return Error(ErrorKind::bad_data, fmt::format("'{}' is not a host and port ({}; like smtp.example.net:587)", text, why));
+    };
+    std::string host;
+    std::string_view port;
+    if (text.starts_with('[')) {
+        auto close = text.find(']');
+        if (close == std::string_view::npos) throw bad("no ]");
+        host = std::string(text.substr(1, close - 1));
+        if (close + 1 < text.size()) {
+            if (text[close + 1] != ':') throw bad("text after ]");
+            port = text.substr(close + 2);
+            if (port.empty()) throw bad("empty port");
+        }
+        unsigned char buffer[16];
+        if (::inet_pton(AF_INET6, host.c_str(), buffer) != 1 && ::inet_pton(AF_INET, host.c_str(), buffer) != 1)
+            throw bad("brackets hold an IP address");
+    } else {
+        auto colon = text.find(':');
+        if (colon != text.rfind(':')) throw bad("an IPv6 address goes in brackets");
+        host = std::string(text.substr(0, colon));
+        if (colon != std::string_view::npos) {
+            port = text.substr(colon + 1);
+            if (port.empty()) throw bad("empty port");
+        }
+        unsigned char buffer[16];
+        if (::inet_pton(AF_INET, host.c_str(), buffer) != 1) {
+            try {
+                host = normalize_domain(host);
+            } catch (const Error&) {
+                throw bad("the host is neither an IP address nor a domain name");
+            }
+        }
+    }
+    if (host.empty()) throw bad("no host");
+    std::uint16_t number = default_port;
+    if (!port.empty()) {
+        if (port.size() > 5 || port.find_first_not_of("0123456789") != std::string_view::npos) throw bad("bad port");
+        const long p = std::stol(std::string(port));
+        if (p < 1 || p > 65535) throw bad("the port must be 1 to 65535");
+        number = static_cast<std::uint16_t>(p);
+    }
+    return HostPort{host, number};
 }
 
 std::chrono::seconds parse_duration(std::string_view text) {

@@ -23,6 +23,18 @@ struct ListenAddress {
 /// Parses "host:port" / "[v6]:port". Throws Error(bad_data) naming the value.
 ListenAddress parse_listen_address(std::string_view text);
 
+/// A host and port from the configuration: "smtp.example.net:587", "192.0.2.1", "[2001:db8::1]:53".
+struct HostPort {
+    std::string host;  ///< a domain name (A-label, lower case) or an IP address
+    std::uint16_t port = 0;
+    std::string str() const;  ///< "host:port", IPv6 in brackets
+    bool operator==(const HostPort&) const = default;
+};
+
+/// Parses "host[:port]" / "[v6][:port]"; no port gives `default_port`. Throws Error(bad_data)
+/// naming the value.
+HostPort parse_host_port(std::string_view text, std::uint16_t default_port);
+
 /// Parses "300", "300s", "5m", "1h", "2d" into seconds. Throws Error(bad_data) naming the value.
 std::chrono::seconds parse_duration(std::string_view text);
 
@@ -75,6 +87,33 @@ struct Config {
         std::int64_t max_failures = 5;         ///< per client address, before a lockout
         std::chrono::seconds lockout{900};
     } auth;
+    /// How the queue runner reaches other servers (issue 4).
+    struct Outbound {
+        std::int64_t port = 25;              ///< the port MX delivery connects to
+        std::string helo_name;               ///< empty: [server] hostname
+        std::chrono::seconds connect_timeout{30};
+        std::chrono::seconds command_timeout{300};  ///< RFC 5321 4.5.3.2: 5 minutes per command
+        std::chrono::seconds data_timeout{600};     ///< RFC 5321 4.5.3.2.6: 10 minutes for the final dot
+    } outbound;
+    /// A smart host that takes all outbound mail instead of MX delivery.
+    struct Relay {
+        std::string host;            ///< "host:port"; empty: deliver by MX
+        std::string username;        ///< AUTH user; empty: no AUTH
+        std::string password_file;   ///< file whose first line is the AUTH password
+        bool require_tls = false;    ///< never send without TLS (to the smart host, or to any MX)
+        bool tls_verify = true;      ///< check the smart host's certificate and name
+    } relay;
+    struct Dns {
+        std::vector<std::string> servers;     ///< "host:port"; empty: /etc/resolv.conf
+        std::chrono::seconds timeout{5};      ///< per try; two tries
+    } dns;
+    struct Queue {
+        std::chrono::seconds retry_min{300};
+        std::chrono::seconds retry_max{3600};
+        std::chrono::seconds max_age{5 * 86400};
+        std::chrono::seconds warn_after{4 * 3600};  ///< 0: no delay warnings
+        std::int64_t max_per_destination = 20;      ///< connections per destination at once
+    } queue;
     struct Delivery {
         bool allow_programs = false;
         bool allow_files = false;
