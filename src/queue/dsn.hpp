@@ -64,14 +64,14 @@ bool notify_allows(std::string_view notify, DsnKind kind, bool delay_warnings);
 /// The recipients of `envelope` to report in a DSN of `kind` now: failure -> bounced; delay ->
 /// deferred; success -> delivered and not passed on to a DSN-capable server (it reports); each
 /// only when NOTIFY allows and that DSN was not sent yet. None when the return path is null
-/// (RFC 3461 6.2 / RFC 5321 6.1: never a report about a report, no bounce loops).
+/// (RFC 5321 4.5.5: never a report about a report, no bounce loops).
 std::vector<std::size_t> dsn_recipients(const Envelope& envelope, DsnKind kind, bool delay_warnings);
 
 /// Marks the DSN of `kind` sent for `recipients` (and the message warned for a delay).
 void mark_dsn_sent(Envelope& envelope, DsnKind kind, std::span<const std::size_t> recipients);
 
 /// The report for `recipients` of `message`, from the spool's state: actions failed/delayed,
-/// and delivered (local) or relayed (remote, RFC 3461 4.1) for success. `will_retry_until`
+/// and delivered (local) or relayed (remote, RFC 3464 2.3.3) for success. `will_retry_until`
 /// (unix seconds) goes into delay groups. `date` and `message_id` as in DsnReport.
 DsnReport make_dsn_report(const SpooledMessage& message, DsnKind kind, std::span<const std::size_t> recipients,
                           std::string_view reporting_mta, std::int64_t date, std::string message_id,

@@ -46,7 +46,7 @@ struct Plan {
 };
 
 /// The wait after the `attempts`-th failed attempt: retry_min * 2^(attempts-1), capped at
-/// retry_max (and never below retry_min... unless retry_max is smaller). attempts 0 -> 0.
+/// retry_max. attempts 0 -> 0.
 std::chrono::seconds backoff(std::uint32_t attempts, const Policy& policy) noexcept;
 
 /// What is due for `message` at `now`. A held message has nothing due, expires not and warns
@@ -56,16 +56,16 @@ Plan plan(const SpooledMessage& message, TimePoint now, const Policy& policy);
 /// The state transition for one recipient after an attempt, with a history line:
 /// delivered -> delivered; bounced -> bounced; deferred -> deferred with attempts + 1,
 /// next_attempt by backoff(), last error, code, status, remote MTA; a deferral at or past
-/// max_age -> bounced with expired_status. A recipient already final is left alone.
+/// max_age -> bounced with expired_status. last_error is the reply as one line ("451 4.4.1
+/// text"), cleared on delivery. A recipient already final is left alone.
 /// Throws Error(internal) for an index out of range.
 void record(SpooledMessage& message, std::size_t recipient, const RecipientOutcome& outcome, TimePoint now,
             const Policy& policy);
 
-/// Bounces the recipients `plan.expired` names (status expired_status, the error says why and
-/// keeps the last one; code, remote MTA and remote_reply stay those of the last attempt, so the
-/// DSN's Diagnostic-Code shows what the remote said). Returns how many changed.
-std::size_t expire(SpooledMessage& message, const std::vector<std::size_t>& recipients, TimePoint now,
-                   const Policy& policy);
+/// Bounces the recipients `plan.expired` names with expired_status and a history line saying
+/// so. Their last error, code, remote MTA and remote_reply stay those of the last attempt, so
+/// the DSN's Diagnostic-Code shows what the remote said. Returns how many changed.
+std::size_t expire(SpooledMessage& message, const std::vector<std::size_t>& recipients, TimePoint now);
 
 /// Unix seconds of a time point, and back.
 std::int64_t to_unix(TimePoint t) noexcept;
