@@ -1,33 +1,52 @@
 #include "queue/spool.hpp"
 
 #include "core/error.hpp"
+#include "core/log.hpp"
+#include "core/safe_name.hpp"
 
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <charconv>
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
 #include <dirent.h>
 #include <fcntl.h>
-#include <fstream>
-#include <sstream>
+#include <initializer_list>
+#include <mutex>
+#include <set>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 namespace vpsmail::queue {
 namespace {
 
-constexpr const char* folders[] = {"tmp", "msg", "env"};
+constexpr const char* folders[] = {"tmp", "msg", "env", "corrupt"};
+constexpr std::chrono::hours orphan_age{1};
 
 Error io_error(const std::string& what, const std::string& path, int err) {
     return Error(errno_kind(err), fmt::format("cannot {} {}: {}", what, path, std::strerror(err)), errno_text(path, err));
 }
 
+Error not_queued(std::string_view id) {
+    return Error(ErrorKind::no_such_user, fmt::format("no message '{}' in the queue", id));
+}
+
 void make_folder(const std::string& path) {
     if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) throw io_error("create the spool folder", path, errno);
 }
+
+// Closes on every path out.
+struct Fd {
+    int fd;
+    ~Fd() {
+        if (fd >= 0) ::close(fd);
+    }
+};
 
 // Writes `bytes` to `tmp`, fsyncs it and renames it to `final_path`. Removes `tmp` on failure.
 void write_durably(const std::string& tmp, const std::string& final_path, std::string_view bytes) {
@@ -49,39 +68,74 @@ void write_durably(const std::string& tmp, const std::string& final_path, std::s
     }
 }
 
-void sync_folder(const std::string& path) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) throw io_error("open", path, errno);
-    int err = ::fsync(fd) != 0 ? errno : 0;
-    ::close(fd);
-    if (err != 0) throw io_error("sync", path, err);
+std::uint32_t next_counter() {
+    static std::atomic<std::uint32_t> counter{0};
+    return counter.fetch_add(1);
 }
 
 // Queue ids: time, process and a counter, in hex: unique across processes and sortable by age.
 std::string new_id() {
-    static std::atomic<std::uint32_t> counter{0};
     const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
                             std::chrono::system_clock::now().time_since_epoch())
                             .count();
     return fmt::format("{:013x}{:05x}{:04x}", micros, static_cast<unsigned>(::getpid()) & 0xfffff,
-                       counter.fetch_add(1) & 0xffff);
+                       next_counter() & 0xffff);
+}
+
+// A unique tmp/ name for another write of `id` (updates may overlap with a quarantine).
+std::string tmp_name(const std::string& id, std::string_view what) {
+    return fmt::format("{}.{}.{:x}.{:x}", id, what, static_cast<unsigned>(::getpid()), next_counter());
 }
 
 bool valid_id(std::string_view id) {
     return !id.empty() && id.size() <= 64 && id.find_first_not_of("0123456789abcdef") == std::string_view::npos;
 }
 
-std::optional<std::string> read_file(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return std::nullopt;
-    std::ostringstream text;
-    text << in.rdbuf();
-    return text.str();
+// The file's bytes; nullopt with `err` set when it cannot be opened or read.
+std::optional<std::string> read_file(const std::string& path, int& err) {
+    Fd fd{::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW)};
+    err = errno;
+    if (fd.fd < 0) return std::nullopt;
+    std::string out;
+    struct stat st {};
+    if (::fstat(fd.fd, &st) == 0 && st.st_size > 0) out.reserve(static_cast<std::size_t>(st.st_size));
+    char buffer[65536];
+    for (;;) {
+        ssize_t n = ::read(fd.fd, buffer, sizeof buffer);
+        if (n == 0) break;
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            err = errno;
+            return std::nullopt;
+        }
+        out.append(buffer, static_cast<std::size_t>(n));
+    }
+    return out;
+}
+
+bool exists(const std::string& path) {
+    struct stat st {};
+    return ::lstat(path.c_str(), &st) == 0;
+}
+
+std::vector<std::string> ids_in(const std::string& folder) {
+    DIR* d = ::opendir(folder.c_str());
+    if (d == nullptr) {
+        if (errno == ENOENT) return {};
+        throw io_error("read", folder, errno);
+    }
+    std::vector<std::string> ids;
+    while (dirent* entry = ::readdir(d))
+        if (valid_id(entry->d_name)) ids.emplace_back(entry->d_name);
+    ::closedir(d);
+    std::sort(ids.begin(), ids.end());  // ids begin with the time
+    return ids;
 }
 
 // A value is one line: '%', CR, LF and the other control bytes are written as %XX.
 std::string escape(std::string_view value) {
     std::string out;
+    out.reserve(value.size());
     for (unsigned char c : value) {
         if (c == '%' || c < 0x20 || c == 0x7f) out += fmt::format("%{:02X}", c);
         else out += static_cast<char>(c);
@@ -94,9 +148,11 @@ std::string unescape(std::string_view value) {
     for (std::size_t i = 0; i < value.size(); ++i) {
         if (value[i] == '%') {
             const std::string_view hex = value.substr(i + 1, 2);
+            unsigned byte = 0;
             if (hex.size() != 2 || hex.find_first_not_of("0123456789ABCDEFabcdef") != std::string_view::npos)
                 throw Error(ErrorKind::bad_data, fmt::format("envelope: bad escape in '{}'", value));
-            out += static_cast<char>(std::stoi(std::string(hex), nullptr, 16));
+            std::from_chars(hex.data(), hex.data() + 2, byte, 16);
+            out += static_cast<char>(byte);
             i += 2;
         } else {
             out += value[i];
@@ -105,7 +161,102 @@ std::string unescape(std::string_view value) {
     return out;
 }
 
+std::string format_dsn_sent(const DsnSent& sent) {
+    std::string out;
+    auto add = [&](bool on, const char* name) {
+        if (on) out += (out.empty() ? "" : ",") + std::string(name);
+    };
+    add(sent.failure, "failure");
+    add(sent.delay, "delay");
+    add(sent.success, "success");
+    return out;
+}
+
 }  // namespace
+
+// ---- group commit of folder fsyncs ----
+
+// Leader/follower per folder: a caller joins the folder's pending batch (callers whose entries
+// are made and not yet covered by an fsync); when no fsync of that folder is running, one of
+// them takes the batch and fsyncs once for all of them. A caller arriving while an fsync runs
+// cannot know whether that fsync saw its entry, so it waits for the next batch.
+struct Spool::Syncs {
+    struct Batch {
+        bool done = false;
+        int error = 0;
+    };
+    struct Folder {
+        std::shared_ptr<Batch> pending;
+        bool syncing = false;
+        std::condition_variable synced;
+    };
+
+    FsyncFunction fsync;
+    std::mutex mutex;
+    Folder env, msg;
+    SyncCounters counters;  // guarded by mutex
+
+    int fsync_folder(const std::string& path) {
+        Fd dir{::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
+        if (dir.fd < 0) return errno;
+        if (fsync(dir.fd) != 0) return errno != 0 ? errno : EIO;
+        return 0;
+    }
+
+    void sync(std::initializer_list<std::pair<Folder*, std::string>> wanted) {
+        std::unique_lock lock(mutex);
+        std::vector<std::shared_ptr<Batch>> joined;
+        for (const auto& [folder, path] : wanted) {
+            if (!folder->pending) folder->pending = std::make_shared<Batch>();
+            joined.push_back(folder->pending);
+            ++counters.requests;
+        }
+        std::optional<Error> failure;
+        std::size_t i = 0;
+        for (const auto& [folder, path] : wanted) {
+            const auto& batch = joined[i++];
+            while (!batch->done) {
+                if (folder->syncing) {
+                    folder->synced.wait(lock);
+                    continue;
+                }
+                std::shared_ptr<Batch> taken = std::move(folder->pending);
+                folder->syncing = true;
+                ++counters.fsyncs;
+                lock.unlock();
+                const int err = fsync_folder(path);
+                lock.lock();
+                taken->error = err;
+                taken->done = true;
+                folder->syncing = false;
+                folder->synced.notify_all();
+            }
+            // DESIGN.md 9: what did not reach the disk may on a retry: always temporary.
+            if (batch->error != 0 && !failure)
+                failure = Error(ErrorKind::temporary, fmt::format("cannot write {} to disk: {}", path, std::strerror(batch->error)),
+                                fmt::format("fsync: errno {}", batch->error));
+        }
+        lock.unlock();
+        if (failure) throw *failure;
+    }
+};
+
+SpoolLock::~SpoolLock() {
+    if (fd_ >= 0) ::close(fd_);  // closing the only descriptor releases the flock
+}
+
+SpoolLock& SpoolLock::operator=(SpoolLock&& other) noexcept {
+    if (this != &other) {
+        if (fd_ >= 0) ::close(fd_);
+        fd_ = other.fd_;
+        other.fd_ = -1;
+    }
+    return *this;
+}
+
+bool is_final(RecipientState state) noexcept {
+    return state == RecipientState::delivered || state == RecipientState::bounced;
+}
 
 const char* recipient_state_name(RecipientState state) noexcept {
     switch (state) {
@@ -117,22 +268,75 @@ const char* recipient_state_name(RecipientState state) noexcept {
     return "pending";
 }
 
+void check_queue_id(std::string_view id) {
+    check_safe_name(id, "queue id");
+    if (!valid_id(id)) throw Error(ErrorKind::bad_data, fmt::format("invalid queue id '{}': want lower-case hex digits, as `vpsmail queue list` shows", id));
+}
+
+void add_history(SpoolRecipient& recipient, std::int64_t time, std::string result) {
+    // One line: a reply text from a remote server may hold anything.
+    std::replace_if(result.begin(), result.end(), [](char c) { return c == '\r' || c == '\n'; }, ' ');
+    recipient.history.push_back({time, std::move(result)});
+    if (recipient.history.size() > max_history)
+        recipient.history.erase(recipient.history.begin(),
+                                recipient.history.begin() + static_cast<std::ptrdiff_t>(recipient.history.size() - max_history));
+}
+
+void hold(Envelope& envelope) noexcept { envelope.held = true; }
+
+void release(Envelope& envelope) noexcept { envelope.held = false; }
+
+void retry(Envelope& envelope) noexcept {
+    for (auto& r : envelope.recipients)
+        if (!is_final(r.state)) r.next_attempt = 0;
+}
+
+std::size_t bounce(Envelope& envelope, std::string_view reason, std::int64_t now) {
+    std::size_t changed = 0;
+    for (auto& r : envelope.recipients) {
+        if (is_final(r.state)) continue;
+        r.state = RecipientState::bounced;
+        r.status = "5.0.0";  // RFC 3463: other undefined status; the admin's reason says more
+        r.code = 0;
+        r.remote_reply = false;
+        r.last_error = std::string(reason);
+        r.next_attempt = 0;
+        add_history(r, now, fmt::format("bounced by the administrator: {}", reason));
+        ++changed;
+    }
+    return changed;
+}
+
 // One field per line, "name value"; recipients as "rcpt STATE ADDRESS" followed by their own
-// "notify", "orcpt" and "error" lines. Unknown names are errors: a newer format is not guessed at.
+// fields. Fields at their default are left out (the header comment of spool.hpp lists them).
 std::string format_envelope(const Envelope& e) {
-    std::string out = "vpsmail-envelope 1\n";
+    std::string out = "vpsmail-envelope 2\n";
     out += fmt::format("created {}\n", e.created);
+    if (e.size) out += fmt::format("size {}\n", *e.size);
+    if (e.held) out += "held 1\n";
+    if (e.warned) out += "warned 1\n";
     out += fmt::format("return-path {}\n", escape(e.return_path));
-    out += fmt::format("body {}\n", e.body);
+    out += fmt::format("body {}\n", escape(e.body));
     out += fmt::format("smtputf8 {}\n", e.smtputf8 ? 1 : 0);
     if (!e.envid.empty()) out += fmt::format("envid {}\n", escape(e.envid));
-    if (!e.ret.empty()) out += fmt::format("ret {}\n", e.ret);
+    if (!e.ret.empty()) out += fmt::format("ret {}\n", escape(e.ret));
     if (!e.received_from.empty()) out += fmt::format("from {}\n", escape(e.received_from));
     for (const auto& r : e.recipients) {
         out += fmt::format("rcpt {} {}\n", recipient_state_name(r.state), escape(r.address));
+        if (r.local) out += "local 1\n";
         if (!r.notify.empty()) out += fmt::format("notify {}\n", escape(r.notify));
         if (!r.orcpt.empty()) out += fmt::format("orcpt {}\n", escape(r.orcpt));
+        if (r.attempts != 0) out += fmt::format("attempts {}\n", r.attempts);
+        if (r.next_attempt != 0) out += fmt::format("next-attempt {}\n", r.next_attempt);
+        if (r.last_attempt != 0) out += fmt::format("last-attempt {}\n", r.last_attempt);
+        if (r.code != 0) out += fmt::format("code {}\n", r.code);
+        if (!r.status.empty()) out += fmt::format("status {}\n", escape(r.status));
+        if (!r.remote_mta.empty()) out += fmt::format("remote-mta {}\n", escape(r.remote_mta));
+        if (r.remote_reply) out += "remote-reply 1\n";
         if (!r.last_error.empty()) out += fmt::format("error {}\n", escape(r.last_error));
+        if (r.dsn_passed_on) out += "dsn-passed-on 1\n";
+        if (const std::string sent = format_dsn_sent(r.dsn_sent); !sent.empty()) out += fmt::format("dsn-sent {}\n", sent);
+        for (const auto& a : r.history) out += fmt::format("history {} {}\n", a.time, escape(a.result));
     }
     out += "end\n";
     return out;
@@ -151,23 +355,44 @@ Envelope parse_envelope(std::string_view text) {
         auto space = line.find(' ');
         std::string_view name = line.substr(0, space);
         std::string_view value = space == std::string_view::npos ? std::string_view() : line.substr(space + 1);
-        auto bad = [&] { return Error(ErrorKind::bad_data, fmt::format("envelope line {}: '{}'", line_number, line)); };
+        auto bad = [&] { return Error(ErrorKind::bad_data, fmt::format("envelope line {}: '{}'", line_number, escape(line))); };
+        auto number = [&]<typename T>(T& out, std::string_view digits) {
+            auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), out);
+            if (ec != std::errc() || end != digits.data() + digits.size() || digits.empty()) throw bad();
+        };
+        auto flag = [&] {
+            if (value != "0" && value != "1") throw bad();
+            return value == "1";
+        };
+        auto recipient = [&]() -> SpoolRecipient& {
+            if (e.recipients.empty()) throw bad();
+            return e.recipients.back();
+        };
         if (ended) throw bad();
         if (!header) {
-            if (line != "vpsmail-envelope 1") throw bad();
+            // Version 1 has a subset of version 2's fields.
+            if (line != "vpsmail-envelope 1" && line != "vpsmail-envelope 2") throw bad();
             header = true;
         } else if (name == "created") {
-            e.created = std::stoll(std::string(value));
+            number(e.created, value);
+        } else if (name == "size") {
+            std::uint64_t size = 0;
+            number(size, value);
+            e.size = size;
+        } else if (name == "held") {
+            e.held = flag();
+        } else if (name == "warned") {
+            e.warned = flag();
         } else if (name == "return-path") {
             e.return_path = unescape(value);
         } else if (name == "body") {
-            e.body = std::string(value);
+            e.body = unescape(value);
         } else if (name == "smtputf8") {
-            e.smtputf8 = value == "1";
+            e.smtputf8 = flag();
         } else if (name == "envid") {
             e.envid = unescape(value);
         } else if (name == "ret") {
-            e.ret = std::string(value);
+            e.ret = unescape(value);
         } else if (name == "from") {
             e.received_from = unescape(value);
         } else if (name == "rcpt") {
@@ -182,10 +407,50 @@ Envelope parse_envelope(std::string_view text) {
             else throw bad();
             r.address = unescape(value.substr(sp + 1));
             e.recipients.push_back(std::move(r));
-        } else if (name == "notify" || name == "orcpt" || name == "error") {
-            if (e.recipients.empty()) throw bad();
-            auto& r = e.recipients.back();
-            (name == "notify" ? r.notify : name == "orcpt" ? r.orcpt : r.last_error) = unescape(value);
+        } else if (name == "local") {
+            recipient().local = flag();
+        } else if (name == "notify") {
+            recipient().notify = unescape(value);
+        } else if (name == "orcpt") {
+            recipient().orcpt = unescape(value);
+        } else if (name == "attempts") {
+            number(recipient().attempts, value);
+        } else if (name == "next-attempt") {
+            number(recipient().next_attempt, value);
+        } else if (name == "last-attempt") {
+            number(recipient().last_attempt, value);
+        } else if (name == "code") {
+            number(recipient().code, value);
+        } else if (name == "status") {
+            recipient().status = unescape(value);
+        } else if (name == "remote-mta") {
+            recipient().remote_mta = unescape(value);
+        } else if (name == "remote-reply") {
+            recipient().remote_reply = flag();
+        } else if (name == "error") {
+            recipient().last_error = unescape(value);
+        } else if (name == "dsn-passed-on") {
+            recipient().dsn_passed_on = flag();
+        } else if (name == "dsn-sent") {
+            auto& r = recipient();
+            std::string_view rest = value;
+            while (!rest.empty()) {
+                auto comma = rest.find(',');
+                std::string_view word = rest.substr(0, comma);
+                if (word == "failure") r.dsn_sent.failure = true;
+                else if (word == "delay") r.dsn_sent.delay = true;
+                else if (word == "success") r.dsn_sent.success = true;
+                else throw bad();
+                rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+            }
+        } else if (name == "history") {
+            auto& r = recipient();
+            auto sp = value.find(' ');
+            Attempt a;
+            number(a.time, value.substr(0, sp));
+            if (sp != std::string_view::npos) a.result = unescape(value.substr(sp + 1));
+            r.history.push_back(std::move(a));
+            if (r.history.size() > max_history) r.history.erase(r.history.begin());
         } else if (name == "end") {
             ended = true;
         } else {
@@ -196,20 +461,40 @@ Envelope parse_envelope(std::string_view text) {
     return e;
 }
 
+// ---- Spool ----
+
+Spool::Spool(std::string dir, FsyncFunction fsync) : dir_(std::move(dir)), syncs_(std::make_shared<Syncs>()) {
+    syncs_->fsync = fsync ? std::move(fsync) : FsyncFunction(::fsync);
+}
+
 void Spool::create() const {
     make_folder(dir_);
     for (const char* f : folders) make_folder(dir_ + "/" + f);
 }
 
+void Spool::sync_folders(bool env, bool msg) const {
+    if (env && msg) syncs_->sync({{&syncs_->env, dir_ + "/env"}, {&syncs_->msg, dir_ + "/msg"}});
+    else if (env) syncs_->sync({{&syncs_->env, dir_ + "/env"}});
+    else if (msg) syncs_->sync({{&syncs_->msg, dir_ + "/msg"}});
+}
+
+Spool::SyncCounters Spool::sync_counters() const {
+    std::lock_guard lock(syncs_->mutex);
+    return syncs_->counters;
+}
+
 std::string Spool::add(const Envelope& envelope, std::string_view message) const {
     const std::string id = new_id();
     const std::string msg = dir_ + "/msg/" + id;
+    Envelope stored = envelope;
+    stored.size = message.size();
     write_durably(dir_ + "/tmp/" + id + ".msg", msg, message);
     try {
-        sync_folder(dir_ + "/msg");
+        // msg/ first: an envelope that survives a crash must find its message.
+        sync_folders(false, true);
         // The envelope goes last: once env/<id> exists the message is complete and queued.
-        write_durably(dir_ + "/tmp/" + id + ".env", dir_ + "/env/" + id, format_envelope(envelope));
-        sync_folder(dir_ + "/env");
+        write_durably(dir_ + "/tmp/" + id + ".env", dir_ + "/env/" + id, format_envelope(stored));
+        sync_folders(true, false);
     } catch (...) {
         ::unlink((dir_ + "/env/" + id).c_str());
         ::unlink(msg.c_str());
@@ -218,38 +503,200 @@ std::string Spool::add(const Envelope& envelope, std::string_view message) const
     return id;
 }
 
-std::optional<SpooledMessage> Spool::find(const std::string& id) const {
-    if (!valid_id(id)) return std::nullopt;
-    auto text = read_file(dir_ + "/env/" + id);
-    if (!text) return std::nullopt;
+namespace {
+
+// One entry of env/: the message, or why it is damaged, or nothing when it vanished meanwhile
+// (removed by another thread or process between the listing and the read).
+struct Entry {
+    std::optional<SpooledMessage> message;
+    std::optional<std::string> damage;
+};
+
+Entry read_entry(const std::string& dir, const std::string& id) {
+    const std::string env_path = dir + "/env/" + id;
+    int err = 0;
+    auto text = read_file(env_path, err);
+    if (!text) {
+        if (err == ENOENT) return {};
+        return {std::nullopt, fmt::format("envelope unreadable: {}", std::strerror(err))};
+    }
     SpooledMessage m;
     m.id = id;
     try {
         m.envelope = parse_envelope(*text);
-    } catch (const std::exception&) {
-        return std::nullopt;
+    } catch (const Error& e) {
+        return {std::nullopt, e.what()};
     }
     struct stat st {};
-    if (::stat((dir_ + "/msg/" + id).c_str(), &st) == 0) m.size = static_cast<std::uint64_t>(st.st_size);
-    return m;
+    if (::stat((dir + "/msg/" + id).c_str(), &st) != 0) {
+        if (!exists(env_path)) return {};  // remove(): env/ goes first, then msg/
+        return {std::nullopt, "message file missing"};
+    }
+    m.size = static_cast<std::uint64_t>(st.st_size);
+    if (m.envelope.size && *m.envelope.size != m.size)
+        return {std::nullopt, fmt::format("message file has {} bytes, the envelope says {}", m.size, *m.envelope.size)};
+    return {std::move(m), std::nullopt};
+}
+
+}  // namespace
+
+ScanResult Spool::scan(std::chrono::system_clock::time_point now) const {
+    ScanResult out;
+    const std::vector<std::string> env_ids = ids_in(dir_ + "/env");
+    for (const auto& id : env_ids) {
+        Entry entry = read_entry(dir_, id);
+        if (entry.message) out.messages.push_back(std::move(*entry.message));
+        else if (entry.damage) out.damaged.push_back({id, std::move(*entry.damage)});
+    }
+    const std::set<std::string> queued(env_ids.begin(), env_ids.end());
+    for (const auto& id : ids_in(dir_ + "/msg")) {
+        if (queued.count(id) != 0) continue;
+        struct stat st {};
+        if (::stat((dir_ + "/msg/" + id).c_str(), &st) != 0) continue;
+        const auto modified = std::chrono::system_clock::from_time_t(st.st_mtime);
+        // A younger one is an add() between its two renames, or a remove() between its unlinks.
+        if (now - modified < orphan_age || exists(dir_ + "/env/" + id)) continue;
+        out.damaged.push_back({id, "orphan message file (no envelope)"});
+    }
+    return out;
 }
 
 std::vector<SpooledMessage> Spool::list() const {
-    const std::string env = dir_ + "/env";
-    DIR* d = ::opendir(env.c_str());
-    if (d == nullptr) {
-        if (errno == ENOENT) return {};
-        throw io_error("read", env, errno);
-    }
-    std::vector<std::string> ids;
-    while (dirent* entry = ::readdir(d))
-        if (valid_id(entry->d_name)) ids.emplace_back(entry->d_name);
-    ::closedir(d);
-    std::sort(ids.begin(), ids.end());  // ids begin with the time
     std::vector<SpooledMessage> out;
-    for (const auto& id : ids)
-        if (auto m = find(id)) out.push_back(std::move(*m));
+    for (const auto& id : ids_in(dir_ + "/env"))
+        if (Entry entry = read_entry(dir_, id); entry.message) out.push_back(std::move(*entry.message));
     return out;
+}
+
+std::optional<SpooledMessage> Spool::find(const std::string& id) const {
+    if (!valid_id(id)) return std::nullopt;
+    return read_entry(dir_, id).message;
+}
+
+SpooledMessage Spool::get(const std::string& id) const {
+    check_queue_id(id);
+    Entry entry = read_entry(dir_, id);
+    if (entry.message) return std::move(*entry.message);
+    if (entry.damage) throw Error(ErrorKind::bad_data, fmt::format("queued message '{}' is damaged: {}", id, *entry.damage));
+    throw not_queued(id);
+}
+
+std::string Spool::read_content(const SpooledMessage& message) const {
+    check_queue_id(message.id);
+    const std::string path = dir_ + "/msg/" + message.id;
+    int err = 0;
+    auto bytes = read_file(path, err);
+    if (!bytes) {
+        if (err == ENOENT) throw Error(ErrorKind::bad_data, fmt::format("queued message '{}' has no message file", message.id), path);
+        throw io_error("read", path, err);
+    }
+    if (message.envelope.size && bytes->size() != *message.envelope.size)
+        throw Error(ErrorKind::bad_data,
+                    fmt::format("queued message '{}' has {} bytes, the envelope says {}", message.id, bytes->size(), *message.envelope.size),
+                    path);
+    return std::move(*bytes);
+}
+
+std::string Spool::read_content(const std::string& id) const {
+    return read_content(get(id));
+}
+
+void Spool::update(const SpooledMessage& message) const {
+    check_queue_id(message.id);
+    const std::string env_path = dir_ + "/env/" + message.id;
+    if (!exists(env_path)) throw not_queued(message.id);
+    write_durably(dir_ + "/tmp/" + tmp_name(message.id, "env"), env_path, format_envelope(message.envelope));
+    sync_folders(true, false);
+}
+
+void Spool::remove(const std::string& id) const {
+    check_queue_id(id);
+    if (::unlink((dir_ + "/env/" + id).c_str()) != 0) {
+        if (errno == ENOENT) throw not_queued(id);
+        throw io_error("remove", dir_ + "/env/" + id, errno);
+    }
+    // An error here leaves an orphan message file, which scan() reports after an hour.
+    if (::unlink((dir_ + "/msg/" + id).c_str()) != 0 && errno != ENOENT) throw io_error("remove", dir_ + "/msg/" + id, errno);
+    sync_folders(true, true);
+}
+
+void Spool::quarantine(const std::string& id, std::string_view reason) const {
+    check_queue_id(id);
+    const std::string corrupt = dir_ + "/corrupt";
+    make_folder(corrupt);
+    write_durably(dir_ + "/tmp/" + tmp_name(id, "why"), corrupt + "/" + id + ".why", std::string(reason) + "\n");
+    bool moved = false;
+    for (const char* kind : {"env", "msg"}) {
+        const std::string from = fmt::format("{}/{}/{}", dir_, kind, id);
+        if (::rename(from.c_str(), fmt::format("{}/{}.{}", corrupt, id, kind).c_str()) == 0) moved = true;
+        else if (errno != ENOENT) throw io_error("quarantine", from, errno);
+    }
+    Fd dir{::open(corrupt.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
+    if (dir.fd < 0 || syncs_->fsync(dir.fd) != 0) throw io_error("sync", corrupt, errno);
+    sync_folders(true, true);
+    log::line("spool_quarantine", {{"id", id}, {"reason", reason}, {"moved", moved ? "yes" : "nothing"}, {"to", corrupt}});
+}
+
+std::size_t Spool::remove_stale_tmp(std::chrono::system_clock::time_point now, std::chrono::seconds min_age) const {
+    const std::string tmp = dir_ + "/tmp";
+    DIR* d = ::opendir(tmp.c_str());
+    if (d == nullptr) {
+        if (errno == ENOENT) return 0;
+        throw io_error("read", tmp, errno);
+    }
+    std::size_t removed = 0;
+    while (dirent* entry = ::readdir(d)) {
+        const std::string name = entry->d_name;
+        if (name == "." || name == "..") continue;
+        const std::string path = tmp + "/" + name;
+        struct stat st {};
+        if (::lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+        if (now - std::chrono::system_clock::from_time_t(st.st_mtime) < min_age) continue;
+        if (::unlink(path.c_str()) == 0) ++removed;
+    }
+    ::closedir(d);
+    return removed;
+}
+
+std::optional<SpoolLock> Spool::try_lock() const {
+    const std::string path = dir_ + "/lock";
+    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) throw io_error("open", path, errno);
+    SpoolLock lock(fd);
+    while (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        if (errno == EINTR) continue;
+        if (errno == EWOULDBLOCK) return std::nullopt;
+        throw io_error("lock", path, errno);
+    }
+    return lock;
+}
+
+SpooledMessage Spool::hold(const std::string& id) const {
+    SpooledMessage m = get(id);
+    queue::hold(m.envelope);
+    update(m);
+    return m;
+}
+
+SpooledMessage Spool::release(const std::string& id) const {
+    SpooledMessage m = get(id);
+    queue::release(m.envelope);
+    update(m);
+    return m;
+}
+
+SpooledMessage Spool::retry(const std::string& id) const {
+    SpooledMessage m = get(id);
+    queue::retry(m.envelope);
+    update(m);
+    return m;
+}
+
+SpooledMessage Spool::bounce(const std::string& id, std::string_view reason, std::chrono::system_clock::time_point now) const {
+    SpooledMessage m = get(id);
+    queue::bounce(m.envelope, reason, std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count());
+    update(m);
+    return m;
 }
 
 }  // namespace vpsmail::queue
