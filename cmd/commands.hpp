@@ -65,6 +65,11 @@ int config_show(Context&);
 
 // queue.cpp
 int queue_list(Context&);
+int queue_show(Context&, const std::string& id);
+/// flush, retry, hold, release, delete: through the running server's control socket, else on
+/// the spool directly. `ids` empty: flush every message.
+int queue_act(Context&, const std::string& verb, const std::vector<std::string>& ids);
+int queue_bounce(Context&, const std::string& id, const std::string& reason);
 
 // serve.cpp
 int serve(Context&, bool foreground);

@@ -147,10 +147,31 @@ void build_config(Tree& t, Args&, CLI::App* config) {
     t.command(config, "show", "Print the effective configuration, defaults included", [&] { return config_show(ctx); });
 }
 
-void build_queue(Tree& t, Args&, CLI::App* queue) {
+void build_queue(Tree& t, Args& x, CLI::App* queue) {
     Context& ctx = t.ctx;
     t.command(queue, "list", "List the messages waiting in the outbound spool, one line per recipient",
               [&] { return queue_list(ctx); });
+    t.command(queue, "show", "Show one message: its envelope, each recipient's attempts, and its headers",
+              [&] { return queue_show(ctx, x.a); })
+        ->add_option("ID", x.a, "Queue id (from queue list)")->required();
+    t.command(queue, "flush", "Try the given messages (default: all) now, through the running server",
+              [&] { return queue_act(ctx, "flush", x.list); })
+        ->add_option("ID", x.list, "Queue ids");
+    t.command(queue, "retry", "Make the messages due now (also without a running server)",
+              [&] { return queue_act(ctx, "retry", x.list); })
+        ->add_option("ID", x.list, "Queue ids")->required();
+    t.command(queue, "hold", "Stop trying the messages until they are released",
+              [&] { return queue_act(ctx, "hold", x.list); })
+        ->add_option("ID", x.list, "Queue ids")->required();
+    t.command(queue, "release", "Try held messages again", [&] { return queue_act(ctx, "release", x.list); })
+        ->add_option("ID", x.list, "Queue ids")->required();
+    t.command(queue, "delete", "Remove the messages from the queue without a bounce",
+              [&] { return queue_act(ctx, "delete", x.list); })
+        ->add_option("ID", x.list, "Queue ids")->required();
+    auto* bounce = t.command(queue, "bounce", "Give up on a message now and send its sender a bounce (DSN)",
+                             [&] { return queue_bounce(ctx, x.a, x.b); });
+    bounce->add_option("ID", x.a, "Queue id")->required();
+    bounce->add_option("--reason", x.b, "The text the bounce gives (default: bounced by the administrator)");
 }
 
 // `serve` is a command of its own, not a group.
@@ -177,7 +198,7 @@ constexpr Group groups[] = {
     {"catchall", "Manage per-domain catch-alls (after every other stage)", build_catchall},
     {"route", "Explain where mail goes", build_route},
     {"config", "Check and show the configuration", build_config},
-    {"queue", "Show the outbound spool", build_queue},
+    {"queue", "Show and steer the outbound queue", build_queue},
     {"serve", "Run the mail server: SMTP on the [smtp], [submission] and [submissions] listeners", build_serve, true},
 };
 

@@ -1,5 +1,6 @@
 #include "server/server.hpp"
 
+#include "server/queue_runner.hpp"
 #include "server/smtp_service.hpp"
 #include "store/store.hpp"
 
@@ -54,6 +55,17 @@ store::Store& Server::thread_store() {
         path = db_path_;
     }
     return *store;
+}
+
+QueueRunner& Server::start_queue() {
+    if (!runner_) runner_ = std::make_unique<QueueRunner>(*this);
+    return *runner_;
+}
+
+std::string Server::enqueue(const queue::Envelope& envelope, std::string_view message) {
+    std::string id = spool_.add(envelope, message);
+    if (runner_) runner_->added(id, envelope, message.size());
+    return id;
 }
 
 Service& Server::smtp_service(const std::string& listener) {

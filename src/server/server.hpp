@@ -22,6 +22,8 @@ class Store;
 
 namespace vpsmail::server {
 
+class QueueRunner;
+
 class Server {
 public:
     /// Opens the routing index of the store at `db_path` (which must exist at the latest
@@ -48,6 +50,16 @@ public:
     /// One per listener kind: "smtp" (MX), "submission", "submissions". The Server keeps them.
     Service& smtp_service(const std::string& listener);
 
+    /// Loads the spool into a queue runner (serve does; sendmail and tests need not). Call
+    /// once, before any session delivers. Throws vpsmail::Error.
+    QueueRunner& start_queue();
+    /// The queue runner, or null when start_queue() was not called.
+    QueueRunner* queue_runner() noexcept { return runner_.get(); }
+
+    /// Spools `message` for `envelope` durably and, when the queue runs, queues it at once.
+    /// Returns the queue id. Throws Error(temporary) as Spool::add does. Thread-safe.
+    std::string enqueue(const queue::Envelope& envelope, std::string_view message);
+
 private:
     std::string db_path_;
     mutable std::mutex mutex_;
@@ -57,6 +69,7 @@ private:
     queue::Spool spool_;
     mailstore::SyncGroup sync_;
     std::unique_ptr<Service> smtp_, submission_, submissions_;
+    std::unique_ptr<QueueRunner> runner_;
 };
 
 }  // namespace vpsmail::server

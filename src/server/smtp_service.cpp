@@ -248,7 +248,46 @@ smtp::PasswordResult verify_login(Server& server, const smtp::VerifyPassword& ac
     return smtp::PasswordResult::bad;
 }
 
-smtp::DeliveryResult deliver_message(Server& server, const smtp::Deliver& action, const Peer& peer) {
+namespace {
+
+std::string notify_text(const std::optional<smtp::Notify>& n) {
+    if (!n) return {};
+    std::string out;
+    auto add = [&](bool on, const char* word) {
+        if (on) out += (out.empty() ? "" : ",") + std::string(word);
+    };
+    add(n->never, "NEVER");
+    add(n->success, "SUCCESS");
+    add(n->failure, "FAILURE");
+    add(n->delay, "DELAY");
+    return out;
+}
+
+queue::Envelope spool_envelope(const smtp::Envelope& envelope, const std::string& return_path, const Peer& peer) {
+    queue::Envelope spooled;
+    spooled.return_path = return_path;
+    spooled.body = envelope.body == smtp::Body::eight_bit_mime ? "8BITMIME"
+                   : envelope.body == smtp::Body::binary_mime ? "BINARYMIME"
+                                                              : "7BIT";
+    spooled.smtputf8 = envelope.smtputf8;
+    spooled.envid = envelope.envid;
+    spooled.ret = envelope.ret == smtp::Ret::full ? "FULL" : envelope.ret == smtp::Ret::headers ? "HDRS" : "";
+    spooled.received_from = peer.address;
+    spooled.created = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    return spooled;
+}
+
+queue::SpoolRecipient spool_recipient(const smtp::Recipient& r, std::string address) {
+    queue::SpoolRecipient out;
+    out.address = std::move(address);
+    out.notify = notify_text(r.notify);
+    if (r.orcpt) out.orcpt = r.orcpt->type + ";" + r.orcpt->address;
+    return out;
+}
+
+}  // namespace
+
+smtp::DeliveryResult deliver_message(Server& server, const smtp::Deliver& action, const Peer& peer, OnTemporaryFailure temporary) {
     const auto config = server.config();
     const route::Options options = server.route_options();
     const smtp::Envelope& envelope = action.envelope;
@@ -345,36 +384,16 @@ smtp::DeliveryResult deliver_message(Server& server, const smtp::Deliver& action
 
     // Remote targets: one spool entry for all of them.
     std::vector<std::size_t> remote_owner;
-    queue::Envelope spooled;
-    spooled.return_path = return_path;
-    spooled.body = envelope.body == smtp::Body::eight_bit_mime ? "8BITMIME"
-                   : envelope.body == smtp::Body::binary_mime ? "BINARYMIME"
-                                                              : "7BIT";
-    spooled.smtputf8 = envelope.smtputf8;
-    spooled.envid = envelope.envid;
-    spooled.ret = envelope.ret == smtp::Ret::full ? "FULL" : envelope.ret == smtp::Ret::headers ? "HDRS" : "";
-    spooled.received_from = peer.address;
-    spooled.created = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    queue::Envelope spooled = spool_envelope(envelope, return_path, peer);
     for (std::size_t i = 0; i < count; ++i)
         for (const auto& address : remotes[i]) {
-            queue::SpoolRecipient r;
-            r.address = address;
-            if (const auto& n = envelope.recipients[i].notify) {
-                std::vector<std::string> words;
-                if (n->never) words.push_back("NEVER");
-                if (n->success) words.push_back("SUCCESS");
-                if (n->failure) words.push_back("FAILURE");
-                if (n->delay) words.push_back("DELAY");
-                for (const auto& w : words) r.notify += (r.notify.empty() ? "" : ",") + w;
-            }
-            if (const auto& o = envelope.recipients[i].orcpt) r.orcpt = o->type + ";" + o->address;
-            spooled.recipients.push_back(std::move(r));
+            spooled.recipients.push_back(spool_recipient(envelope.recipients[i], address));
             remote_owner.push_back(i);
         }
     std::vector<bool> remote_ok(count, false);
     if (!spooled.recipients.empty()) {
         try {
-            std::string id = server.spool().add(spooled, action.message);
+            std::string id = server.enqueue(spooled, action.message);
             for (std::size_t owner : remote_owner) remote_ok[owner] = true;
             for (const auto& r : spooled.recipients)
                 log::line("queued", {{"session", peer.id}, {"id", envelope.id}, {"queue_id", id}, {"from", return_path}, {"to", r.address}});
@@ -383,30 +402,75 @@ smtp::DeliveryResult deliver_message(Server& server, const smtp::Deliver& action
         }
     }
 
+    // What the queue runner must still do: DSNs for recipients accepted although part of their
+    // expansion failed, or delivered here with NOTIFY=SUCCESS; and, for sendmail, local
+    // recipients whose delivery failed for now.
+    queue::Envelope report = spool_envelope(envelope, return_path, peer);
+    std::vector<std::size_t> retried;  // accepted only because the report entry retries them
     for (std::size_t i = 0; i < count; ++i) {
         bool any = remote_ok[i];
+        bool any_local = false;
         bool any_full = false;
         std::optional<Reply> external_failure;
         for (const auto& t : externals[i]) {
             const auto& r = external_results.at(std::string(route::target_kind_name(t.kind)) + ":" + t.value);
-            if (r.ok()) any = true;
+            if (r.ok()) any = any_local = true;
             else if (!external_failure || (external_failure->temporary() && r.kind == mailstore::ExternalResult::Kind::permanent))
                 external_failure = Reply{r.code, r.status, r.text};
         }
         for (const auto& mailbox : mailboxes[i]) {
-            if (auto it = stored.find(mailbox); it != stored.end() && it->second) any = true;
+            if (auto it = stored.find(mailbox); it != stored.end() && it->second) any = any_local = true;
             if (full.count(mailbox)) any_full = true;
         }
-        if (any && failure[i])
-            // Accepted for its other targets; this part is the bounce's business (issue 4's DSNs).
-            log::line("not_delivered", {{"session", peer.id}, {"id", envelope.id}, {"rcpt", envelope.recipients[i].address.str()},
-                                        {"reply", fmt::format("{} {} {}", failure[i]->code, failure[i]->status, failure[i]->text)}});
+        const std::optional<Reply> part_failure = failure[i] ? failure[i] : external_failure;
+        const smtp::Recipient& rcpt = envelope.recipients[i];
+        if (any && part_failure) {
+            log::line("not_delivered", {{"session", peer.id}, {"id", envelope.id}, {"rcpt", rcpt.address.str()},
+                                        {"reply", fmt::format("{} {} {}", part_failure->code, part_failure->status, part_failure->text)}});
+            if (!part_failure->temporary()) {
+                queue::SpoolRecipient r = spool_recipient(rcpt, rcpt.address.str());
+                r.state = queue::RecipientState::bounced;
+                r.local = true;
+                r.code = part_failure->code;
+                r.status = part_failure->status;
+                r.last_error = fmt::format("{} {} {}", part_failure->code, part_failure->status, part_failure->text);
+                report.recipients.push_back(std::move(r));
+            }
+        }
+        if (any_local && rcpt.notify && rcpt.notify->success) {
+            queue::SpoolRecipient r = spool_recipient(rcpt, rcpt.address.str());
+            r.state = queue::RecipientState::delivered;
+            r.local = true;
+            r.code = 250;
+            r.status = "2.0.0";
+            report.recipients.push_back(std::move(r));
+        }
         if (any) result.recipients[i] = Verdict::accept();
         else if (any_full && mailboxes[i].size() == 1 && remotes[i].empty()) result.recipients[i] = Verdict::refuse(Reply{552, "5.2.2", "mailbox full"});
         else if (mailboxes[i].empty() && remotes[i].empty() && external_failure)
             result.recipients[i] = Verdict::refuse(*external_failure);
         else if (mailboxes[i].empty() && remotes[i].empty() && failure[i]) result.recipients[i] = Verdict::refuse(*failure[i]);
         // else: the temporary failure set above (a write or spool error; the client retries).
+        if (temporary == OnTemporaryFailure::queue && !result.recipients[i].accepted() && result.recipients[i].refusal->temporary()) {
+            queue::SpoolRecipient r = spool_recipient(rcpt, rcpt.address.str());
+            r.local = true;
+            r.last_error = fmt::format("{} {} {}", result.recipients[i].refusal->code, result.recipients[i].refusal->status,
+                                       result.recipients[i].refusal->text);
+            report.recipients.push_back(std::move(r));
+            result.recipients[i] = Verdict::accept();  // once the report entry is durable, below
+            retried.push_back(i);
+        }
+    }
+    if (!report.recipients.empty() && (!return_path.empty() || temporary == OnTemporaryFailure::queue)) {
+        try {
+            std::string id = server.enqueue(report, action.message);
+            log::line("queued", {{"session", peer.id}, {"id", envelope.id}, {"queue_id", id}, {"from", return_path},
+                                 {"reason", "dsn or retry"}});
+        } catch (const Error& e) {
+            log::line("queue_failed", {{"session", peer.id}, {"id", envelope.id}, {"error", e.what()}, {"detail", e.detail()}});
+            // Only the retries depend on this entry: those recipients are not accepted after all.
+            for (std::size_t i : retried) result.recipients[i] = Verdict::refuse(smtp::reply_for(e));
+        }
     }
     return result;
 }

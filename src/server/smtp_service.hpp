@@ -26,10 +26,20 @@ private:
     smtp::Mode mode_;
 };
 
+/// What deliver_message does with a recipient whose local delivery failed temporarily.
+enum class OnTemporaryFailure {
+    refuse,  ///< answer 4xx: the SMTP client (or the queue runner) retries
+    queue,   ///< spool it for the queue runner and accept (sendmail: nobody would retry)
+};
+
 /// Runs one Deliver action: each recipient resolved again through the routing index, local
 /// mailboxes written by one mailstore::Delivery (Return-Path added, quota checked), remote
-/// targets spooled. One Verdict per envelope recipient. Any thread; never throws.
-smtp::DeliveryResult deliver_message(Server& server, const smtp::Deliver& action, const Peer& peer);
+/// targets spooled. One Verdict per envelope recipient. Recipients accepted although part of
+/// their expansion failed, and NOTIFY=SUCCESS ones delivered here, are spooled in a report
+/// entry from which the queue runner sends their DSNs (RFC 3461, RFC 5321 6.1). Any thread;
+/// never throws.
+smtp::DeliveryResult deliver_message(Server& server, const smtp::Deliver& action, const Peer& peer,
+                                     OnTemporaryFailure temporary = OnTemporaryFailure::refuse);
 
 /// Runs one VerifyPassword action against the store, with login throttling. Any thread.
 smtp::PasswordResult verify_login(Server& server, const smtp::VerifyPassword& action, const Peer& peer);
