@@ -2,9 +2,11 @@
 // [server] user when started as root, and runs the listeners (net::serve) until SIGTERM.
 // Without --foreground it detaches once every listener is up, logging to <state_dir>/vpsmail.log.
 #include "commands.hpp"
+#include "control.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "net/serve.hpp"
+#include "server/queue_runner.hpp"
 #include "server/server.hpp"
 #include "store/store.hpp"
 
@@ -16,6 +18,7 @@
 #include <cstdio>
 #include <dirent.h>
 #include <fcntl.h>
+#include <fstream>
 #include <pwd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -123,6 +126,32 @@ std::vector<net::Listener> listeners_of(const Config& c, server::Server& server)
     std::_Exit(WIFEXITED(status) ? WEXITSTATUS(status) : EX_SOFTWARE);
 }
 
+net::OutboundSettings outbound_settings(const Config& config) {
+    net::OutboundSettings o;
+    o.port = static_cast<std::uint16_t>(config.outbound.port);
+    o.helo_name = config.outbound.helo_name.empty() ? config.server.hostname : config.outbound.helo_name;
+    o.dns_servers = config.dns.servers;
+    o.dns_timeout = config.dns.timeout;
+    o.require_tls = config.relay.require_tls;
+    o.relay_tls_verify = config.relay.tls_verify;
+    o.connect_timeout = config.outbound.connect_timeout;
+    o.command_timeout = config.outbound.command_timeout;
+    o.data_timeout = config.outbound.data_timeout;
+    if (!config.relay.username.empty()) {
+        // Read now, as root when started so: the file need not be readable by [server] user.
+        std::ifstream in(config.relay.password_file);
+        if (!in)
+            throw Error(ErrorKind::config, fmt::format("cannot read [relay] password_file {}: {}", config.relay.password_file,
+                                                       std::strerror(errno)));
+        std::getline(in, o.password);
+        if (!o.password.empty() && o.password.back() == '\r') o.password.pop_back();
+        if (o.password.empty())
+            throw Error(ErrorKind::config, fmt::format("[relay] password_file {} is empty", config.relay.password_file));
+        o.username = config.relay.username;
+    }
+    return o;
+}
+
 }  // namespace
 
 int serve(Context& ctx, bool foreground) {
@@ -174,8 +203,19 @@ int serve(Context& ctx, bool foreground) {
         give_to(pw->pw_uid, pw->pw_gid, config, db);
     }
 
+    // One server per spool: the queue runner's lock, held for as long as we run.
+    auto spool_lock = server.spool().try_lock();
+    if (!spool_lock)
+        throw Error(ErrorKind::temporary, fmt::format("another vpsmail serve runs with the spool {}", config.paths.spool_dir));
+    server::QueueRunner& runner = server.start_queue();
+
     net::Settings settings;
     settings.listeners = listeners_of(config, server);
+    settings.dispatcher = &runner;
+    settings.outbound = outbound_settings(config);
+    settings.on_outbound = [&runner](std::function<void()> nudge) { runner.set_wakeup(std::move(nudge)); };
+    settings.control_path = control_socket_path(config);
+    settings.on_control = [&runner](std::string_view request) { return runner.control(request); };
     settings.cert_file = config.tls.cert;
     settings.key_file = config.tls.key;
     settings.max_connections = static_cast<std::size_t>(config.limits.max_connections);

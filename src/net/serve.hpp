@@ -39,6 +39,10 @@ struct Settings {
     std::string run_as;     ///< when root: the user to become after binding; empty: stay
     /// Called once every listener accepts connections and their lines are printed.
     std::function<void()> on_ready;
+    /// The control socket (net/control): made after the privilege drop, mode 0600; each
+    /// request line is answered by on_control on the worker pool. Empty path: none.
+    std::string control_path;
+    std::function<std::string(std::string_view request)> on_control;
 };
 
 /// Loads the certificate, binds every listener (Error(config) naming the address when it is

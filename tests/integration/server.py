@@ -5,6 +5,7 @@ deadline, no sleeps); stop() sends SIGTERM and checks the exit."""
 import os
 import select
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -16,14 +17,17 @@ READY_TIMEOUT = 30.0
 
 
 class Server:
-    def __init__(self, world, config=""):
+    def __init__(self, world, config="", ports=None, hostname="mx.example.test"):
+        """`ports`: listener name -> fixed port (a server restarted on the same ports); the
+        others get ephemeral ports."""
         self.world = world
         self.log_path = os.path.join(world.dir, "serve.log")
+        fixed = ports or {}
         world.write_config(
-            '[server]\nhostname = "mx.example.test"\nuser = ""\n'
-            '[smtp]\nlisten = ["127.0.0.1:0"]\n'
-            '[submission]\nlisten = ["127.0.0.1:0"]\n'
-            '[submissions]\nlisten = ["127.0.0.1:0"]\n' + config)
+            '[server]\nhostname = "%s"\nuser = ""\n' % hostname +
+            '[smtp]\nlisten = ["127.0.0.1:%d"]\n' % fixed.get("smtp", 0) +
+            '[submission]\nlisten = ["127.0.0.1:%d"]\n' % fixed.get("submission", 0) +
+            '[submissions]\nlisten = ["127.0.0.1:%d"]\n' % fixed.get("submissions", 0) + config)
         self.ports = {}
         self.proc = None
 
@@ -81,6 +85,27 @@ class Server:
             self.proc.wait(timeout=10)
         if self.proc.stdout is not None and not self.proc.stdout.closed:
             self.proc.stdout.close()
+
+
+def free_port(kind=socket.SOCK_STREAM):
+    """A loopback port nobody listens on now (the kernel's pick; the caller binds it soon)."""
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate, timeout=30.0, what="condition"):
+    """Polls `predicate` until it returns a true value (returned), or fails after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    delay = 0.01
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for " + what)
+        time.sleep(delay)  # polling interval, not a wait for readiness
+        delay = min(delay * 2, 0.2)
 
 
 def seeded_world():
