@@ -3,6 +3,8 @@
 // signals and the privilege drop. The only translation unit that includes Asio.
 #include "net/serve.hpp"
 
+#include "net/control.hpp"
+
 #include "core/error.hpp"
 #include "core/log.hpp"
 
@@ -335,6 +337,9 @@ void serve(const Settings& settings, const std::function<void()>& reload) {
         acceptors.push_back(std::move(acceptor));
     }
     drop_privileges(settings.run_as);
+    // After the drop, so the socket belongs to the server's user.
+    if (!settings.control_path.empty() && settings.on_control)
+        start_control(io, shared.workers, settings.control_path, settings.on_control);
 
     for (std::size_t i = 0; i < acceptors.size(); ++i) {
         const Listener& l = settings.listeners[i];
