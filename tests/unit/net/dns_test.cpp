@@ -358,7 +358,7 @@ TEST_CASE("dns: nobody listening is a temporary failure", "[net][dns]") {
     CHECK(addresses.status == DnsStatus::temporary);
 }
 
-TEST_CASE("dns: the second server answers when the first refuses; none answering is temporary", "[net][dns]") {
+TEST_CASE("dns: the second server answers when the first refuses, and none answering is temporary", "[net][dns]") {
     Stub refusing(R"({"single.test": "REFUSED"})");
     Stub answering(stub_table);
     Resolver resolver({refusing.server, answering.server}, 300ms, 1);
