@@ -208,9 +208,9 @@ public:
     std::size_t remove_stale_tmp(std::chrono::system_clock::time_point now = std::chrono::system_clock::now(),
                                  std::chrono::seconds min_age = std::chrono::hours(1)) const;
 
-    /// The runner lock, or nullopt when another process holds it. Non-blocking. Throws
-    /// Error(temporary/permission) when <dir>/lock cannot be opened.
-    std::optional<SpoolLock> try_lock() const;
+    /// The runner lock, or nullopt when another process still holds it after `wait` (0:
+    /// do not wait). Throws Error(temporary/permission) when <dir>/lock cannot be opened.
+    std::optional<SpoolLock> try_lock(std::chrono::milliseconds wait = std::chrono::milliseconds(0)) const;
 
     // Admin operations (CLI and control socket). Each reads the envelope, edits it with the
     // function of the same name below and update()s it; returns the message as written. They

@@ -32,6 +32,7 @@ class Server:
         self.proc = None
 
     def start(self):
+        self.ports = {}  # a restart reads its listening lines anew
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [BIN, "--config", self.world.config_path, "--db", self.world.db, "serve", "--foreground"],
