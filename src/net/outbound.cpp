@@ -428,8 +428,12 @@ asio::awaitable<void> deliver(State& st, const Destination& d) {
             if (st.is_stopping()) co_return;
             Target t{host, address, relay ? d.relay_port : st.settings.port, relay, relay && d.relay_port == 465};
             Attempt a = co_await attempt(st, d, t, true);
-            if (a.tls_failed && !st.settings.require_tls) {
-                // Opportunistic TLS that breaks is no TLS: once more in clear, as Postfix does.
+            // Opportunistic TLS that breaks is no TLS: once more in clear, as Postfix does. Not to
+            // a smart host whose certificate we check or that gets our password: breaking the
+            // handshake must not be a way to make us talk in clear.
+            const bool may_fall_back = !st.settings.require_tls &&
+                                       !(relay && (st.settings.relay_tls_verify || !st.settings.username.empty()));
+            if (a.tls_failed && may_fall_back) {
                 log::line("outbound_tls_fallback", {{"destination", d.key}, {"host", host}, {"ip", address}});
                 a = co_await attempt(st, d, t, false);
             }
