@@ -47,12 +47,13 @@ public:
     /// The spool at `dir`; its folders (0700) are made by create().
     explicit Spool(std::string dir) : dir_(std::move(dir)) {}
 
-    /// Makes the spool's folders when missing. Throws Error(permission/temporary) naming them.
+    /// Makes the spool's folders when missing. Throws Error(permission/no_space/temporary)
+    /// naming them.
     void create() const;
 
     /// Writes the message and its envelope durably (both fsync'd, renamed, folders fsync'd)
-    /// and returns the new id. Throws Error(temporary) on ENOSPC and I/O errors, leaving
-    /// nothing behind in msg/ or env/. Thread-safe.
+    /// and returns the new id. Throws Error(no_space) on ENOSPC/EDQUOT and Error(temporary) on
+    /// other I/O errors, leaving nothing behind in msg/ or env/. Thread-safe.
     std::string add(const Envelope& envelope, std::string_view message) const;
 
     /// Every queued message, oldest first. A damaged envelope is skipped with no error (the
