@@ -332,19 +332,34 @@ asio::awaitable<Attempt> attempt(State& st, const Destination& d, const Target& 
 }
 
 #if VPSMAIL_HAVE_DNS
-// A Resolver callback (on the resolver's thread) as an awaitable on this coroutine's strand.
-template <class Result, class Start>
-asio::awaitable<Result> await_dns(Start start) {
-    auto ex = co_await asio::this_coro::executor;
-    co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(Result)>(
-        [ex, start](auto handler) mutable {
-            auto h = std::make_shared<decltype(handler)>(std::move(handler));
-            auto work = std::make_shared<asio::executor_work_guard<asio::any_io_executor>>(ex);
-            start([ex, h, work](Result r) {
-                asio::post(ex, [h, work, r = std::move(r)]() mutable { (*h)(std::move(r)); });
-            });
-        },
-        asio::use_awaitable);
+// Where a Resolver callback (on the resolver's thread) leaves its result for a coroutine on a
+// strand: the callback posts to the strand, which stores it and wakes the waiting timer.
+// (Lambdas with captures handed to coroutines through asio::async_initiate were destroyed
+// twice with GCC 12; this shape passes none.)
+template <class Result>
+struct DnsSlot {
+    explicit DnsSlot(const asio::any_io_executor& ex) : timer(ex, Clock::time_point::max()) {}
+    asio::steady_timer timer;
+    std::optional<Result> result;
+};
+
+template <class Result>
+std::function<void(Result)> fill(const std::shared_ptr<DnsSlot<Result>>& slot) {
+    return [slot, ex = slot->timer.get_executor()](Result r) {
+        asio::post(ex, [slot, r = std::move(r)]() mutable {
+            slot->result = std::move(r);
+            slot->timer.cancel();
+        });
+    };
+}
+
+template <class Result>
+asio::awaitable<Result> wait(std::shared_ptr<DnsSlot<Result>> slot) {
+    while (!slot->result) {
+        asio::error_code ec;
+        co_await slot->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+    co_return std::move(*slot->result);
 }
 #endif
 
@@ -361,9 +376,9 @@ asio::awaitable<Route> route_of(State& st, const Destination& d) {
         co_return r;
     }
 #if VPSMAIL_HAVE_DNS
-    MxResult mx = co_await await_dns<MxResult>([&st, domain = d.domain](std::function<void(MxResult)> done) {
-        st.resolver->lookup_mx(domain, std::move(done));
-    });
+    auto slot = std::make_shared<DnsSlot<MxResult>>(co_await asio::this_coro::executor);
+    st.resolver->lookup_mx(d.domain, fill(slot));
+    MxResult mx = co_await wait(slot);
     switch (mx.status) {
     case DnsStatus::ok:
         for (auto& h : mx.hosts) r.hosts.push_back(h.host);
@@ -397,9 +412,9 @@ asio::awaitable<std::vector<std::string>> addresses_of(State& st, const std::str
     asio::ip::make_address(literal, ec);
     if (!ec) co_return std::vector<std::string>{literal};
 #if VPSMAIL_HAVE_DNS
-    AddressResult a = co_await await_dns<AddressResult>([&st, host](std::function<void(AddressResult)> done) {
-        st.resolver->lookup_addresses(host, std::move(done));
-    });
+    auto slot = std::make_shared<DnsSlot<AddressResult>>(co_await asio::this_coro::executor);
+    st.resolver->lookup_addresses(host, fill(slot));
+    AddressResult a = co_await wait(slot);
     if (a.status != DnsStatus::ok) {
         error = a.status == DnsStatus::temporary ? fmt::format("DNS lookup of {} failed: {}", host, a.error)
                                                  : fmt::format("{} has no address", host);
@@ -491,7 +506,7 @@ asio::awaitable<void> wake_loop(std::shared_ptr<State> st) {
                     if (!st->stopping) ++st->connections;
                     else {
                         // The slot ready() reserved is given back unused.
-                        asio::co_spawn(st->workers, call([st, d] { st->dispatcher.closed(d); }), asio::detached);
+                        asio::post(st->workers, [st, d] { st->dispatcher.closed(d); });
                         continue;
                     }
                 }

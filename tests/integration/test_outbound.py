@@ -353,7 +353,7 @@ class MxTest(unittest.TestCase):
         self.dns_port = free_port(socket.SOCK_DGRAM)
         args = [dnsmasq, "--keep-in-foreground", "--conf-file=/dev/null", "--no-resolv", "--no-hosts",
                 "--listen-address=127.0.0.1", "--bind-interfaces", "--port=%d" % self.dns_port, "--log-facility=-",
-                "--pid-file=", "--local=/nx.test/",
+                "--pid-file=", "--local=/nx.test/", "--local=/implicit.test/",
                 "--mx-host=mx.test,mx1.mx.test,10", "--mx-host=mx.test,mx2.mx.test,20",
                 "--host-record=mx1.mx.test,127.0.0.2", "--host-record=mx2.mx.test,127.0.0.1",
                 "--host-record=implicit.test,127.0.0.1"]
