@@ -240,6 +240,14 @@ class OutboundTest(unittest.TestCase):
         self.assertEqual(closed, ["relay:127.0.0.1:%d" % s.port])
         self.assertEqual(untaken, [])
 
+    def test_nudge_starts_a_held_back_destination(self):
+        a, b = self.server(), self.server()
+        lines = relay_lines(a.port, [("m1", ["a@x.test"])]) + relay_lines(b.port, [("m2", ["b@x.test"])])
+        reports, closed, _, _ = run_probe(lines, ["--late", "relay:127.0.0.1:%d" % b.port], timeout=30)
+        self.check(reports["m1"]["a@x.test"], "delivered", 250)
+        self.check(reports["m2"]["b@x.test"], "delivered", 250)
+        self.assertEqual(closed, ["relay:127.0.0.1:%d" % a.port, "relay:127.0.0.1:%d" % b.port])
+
     def test_without_pipelining(self):
         s = self.server(caps=("8BITMIME",))
         reports, _, _, _ = run_probe(relay_lines(s.port, [("m1", ["reject-a@x.test", "b@x.test"]), ("m2", ["reject-c@x.test"])]))
