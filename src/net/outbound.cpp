@@ -327,23 +327,34 @@ asio::awaitable<Attempt> attempt(State& st, const Destination& d, const Target& 
     co_return result;
 }
 
-// A Resolver lookup as an awaitable on this coroutine's strand; the callback runs on the
-// resolver's thread and posts the answer back. The initiating lambda captures only references:
-// GCC 12 destroys a lambda temporary inside a co_await expression twice, which frees its
-// by-value captures (a std::string, an executor) twice.
+// Where a Resolver callback (on the resolver's thread) leaves its result for a coroutine on a
+// strand: the callback posts to the strand, which stores it and wakes the waiting timer.
+// (Lambdas with captures handed to coroutines through asio::async_initiate were destroyed
+// twice with GCC 12; this shape passes none.)
 template <class Result>
-asio::awaitable<Result> await_dns(Resolver& resolver, void (Resolver::*lookup)(const std::string&, std::function<void(Result)>),
-                                  std::string name) {
-    auto ex = co_await asio::this_coro::executor;
-    co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(Result)>(
-        [&resolver, &lookup, &name, &ex](auto handler) {
-            auto h = std::make_shared<decltype(handler)>(std::move(handler));
-            auto work = std::make_shared<asio::executor_work_guard<asio::any_io_executor>>(ex);
-            (resolver.*lookup)(name, [ex = ex, h, work](Result r) {
-                asio::post(ex, [h, work, r = std::move(r)]() mutable { (*h)(std::move(r)); });
-            });
-        },
-        asio::use_awaitable);
+struct DnsSlot {
+    explicit DnsSlot(const asio::any_io_executor& ex) : timer(ex, Clock::time_point::max()) {}
+    asio::steady_timer timer;
+    std::optional<Result> result;
+};
+
+template <class Result>
+std::function<void(Result)> fill(const std::shared_ptr<DnsSlot<Result>>& slot) {
+    return [slot, ex = slot->timer.get_executor()](Result r) {
+        asio::post(ex, [slot, r = std::move(r)]() mutable {
+            slot->result = std::move(r);
+            slot->timer.cancel();
+        });
+    };
+}
+
+template <class Result>
+asio::awaitable<Result> wait(std::shared_ptr<DnsSlot<Result>> slot) {
+    while (!slot->result) {
+        asio::error_code ec;
+        co_await slot->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+    co_return std::move(*slot->result);
 }
 
 // The hosts to try, best first, or the outcome for every message when there are none.
@@ -358,7 +369,9 @@ asio::awaitable<Route> route_of(State& st, const Destination& d) {
         r.hosts.push_back(d.relay_host);
         co_return r;
     }
-    MxResult mx = co_await await_dns<MxResult>(*st.resolver, &Resolver::lookup_mx, d.domain);
+    auto slot = std::make_shared<DnsSlot<MxResult>>(co_await asio::this_coro::executor);
+    st.resolver->lookup_mx(d.domain, fill(slot));
+    MxResult mx = co_await wait(slot);
     switch (mx.status) {
     case DnsStatus::ok:
         for (auto& h : mx.hosts) r.hosts.push_back(h.host);
@@ -387,7 +400,9 @@ asio::awaitable<std::vector<std::string>> addresses_of(State& st, const std::str
     if (literal.starts_with("IPv6:")) literal = literal.substr(5);  // RFC 5321 4.1.3
     asio::ip::make_address(literal, ec);
     if (!ec) co_return std::vector<std::string>{literal};
-    AddressResult a = co_await await_dns<AddressResult>(*st.resolver, &Resolver::lookup_addresses, host);
+    auto slot = std::make_shared<DnsSlot<AddressResult>>(co_await asio::this_coro::executor);
+    st.resolver->lookup_addresses(host, fill(slot));
+    AddressResult a = co_await wait(slot);
     if (a.status != DnsStatus::ok) {
         error = a.status == DnsStatus::temporary ? fmt::format("DNS lookup of {} failed: {}", host, a.error)
                                                  : fmt::format("{} has no address", host);
@@ -478,7 +493,7 @@ asio::awaitable<void> wake_loop(std::shared_ptr<State> st) {
                     if (!st->stopping) ++st->connections;
                     else {
                         // The slot ready() reserved is given back unused.
-                        asio::co_spawn(st->workers, call([st, d] { st->dispatcher.closed(d); }), asio::detached);
+                        asio::post(st->workers, [st, d] { st->dispatcher.closed(d); });
                         continue;
                     }
                 }

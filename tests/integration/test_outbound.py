@@ -240,6 +240,14 @@ class OutboundTest(unittest.TestCase):
         self.assertEqual(closed, ["relay:127.0.0.1:%d" % s.port])
         self.assertEqual(untaken, [])
 
+    def test_nudge_starts_a_held_back_destination(self):
+        a, b = self.server(), self.server()
+        lines = relay_lines(a.port, [("m1", ["a@x.test"])]) + relay_lines(b.port, [("m2", ["b@x.test"])])
+        reports, closed, _, _ = run_probe(lines, ["--late", "relay:127.0.0.1:%d" % b.port], timeout=30)
+        self.check(reports["m1"]["a@x.test"], "delivered", 250)
+        self.check(reports["m2"]["b@x.test"], "delivered", 250)
+        self.assertEqual(closed, ["relay:127.0.0.1:%d" % a.port, "relay:127.0.0.1:%d" % b.port])
+
     def test_without_pipelining(self):
         s = self.server(caps=("8BITMIME",))
         reports, _, _, _ = run_probe(relay_lines(s.port, [("m1", ["reject-a@x.test", "b@x.test"]), ("m2", ["reject-c@x.test"])]))
@@ -293,12 +301,21 @@ class OutboundTest(unittest.TestCase):
         self.assertLess(time.monotonic() - started, 20)
 
     def test_broken_starttls_falls_back_to_plaintext(self):
+        # Opportunistic TLS (a smart host whose certificate is not checked, like any MX).
         s = self.server(mode="starttls_broken", starttls=True)
-        reports, _, _, log = run_probe(relay_lines(s.port, [("m1", ["a@x.test"])]))
+        reports, _, _, log = run_probe(relay_lines(s.port, [("m1", ["a@x.test"])]), ["--no-verify"])
         self.check(reports["m1"]["a@x.test"], "delivered", 250)
         self.assertEqual(s.connections, 2)
         self.assertFalse(s.transactions[0]["tls"])
         self.assertIn("outbound_tls_fallback", log)
+
+    def test_broken_starttls_to_a_verified_smart_host_defers(self):
+        # Breaking the handshake must not make us talk in clear to a host we verify.
+        s = self.server(mode="starttls_broken", starttls=True)
+        reports, _, _, log = run_probe(relay_lines(s.port, [("m1", ["a@x.test"])]))
+        self.assertEqual(reports["m1"]["a@x.test"]["kind"], "deferred")
+        self.assertEqual(s.connections, 1)
+        self.assertNotIn("outbound_tls_fallback", log)
 
     def test_broken_starttls_with_tls_required_defers(self):
         s = self.server(mode="starttls_broken", starttls=True)
@@ -350,7 +367,7 @@ class MxTest(unittest.TestCase):
         self.dns_port = free_port(socket.SOCK_DGRAM)
         args = [dnsmasq, "--keep-in-foreground", "--conf-file=/dev/null", "--no-resolv", "--no-hosts",
                 "--listen-address=127.0.0.1", "--bind-interfaces", "--port=%d" % self.dns_port, "--log-facility=-",
-                "--pid-file=", "--local=/nx.test/",
+                "--pid-file=", "--local=/nx.test/", "--local=/implicit.test/",
                 "--mx-host=mx.test,mx1.mx.test,10", "--mx-host=mx.test,mx2.mx.test,20",
                 "--host-record=mx1.mx.test,127.0.0.2", "--host-record=mx2.mx.test,127.0.0.1",
                 "--host-record=implicit.test,127.0.0.1"]

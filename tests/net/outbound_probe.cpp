@@ -2,10 +2,11 @@
 // Destinations and messages come on stdin, one per line (tab-separated):
 //   dest  KEY  DOMAIN|-  RELAY_HOST|-  RELAY_PORT
 //   msg   KEY  ID  RETURN_PATH|-  RCPT[,RCPT...]  BODY  SMTPUTF8(0|1)  CONTENT (\r \n escaped)
-// Each destination is ready once; when every one was closed the probe stops. Prints one
+// Each destination is ready once; when every one was closed the probe stops. A destination
+// named with --late is held back until the first other one closed, then the probe nudges. Prints one
 // tab-separated line per report and closed(), and "untaken ID" for messages never taken.
 // Options: --port N --helo NAME --require-tls --no-verify --user U --password P --dns HOST:PORT
-// --connect-timeout S --command-timeout S --data-timeout S --deadline S.
+// --connect-timeout S --command-timeout S --data-timeout S --deadline S --late KEY.
 #include "net/outbound.hpp"
 #include "queue/transport.hpp"
 
@@ -56,6 +57,8 @@ const char* kind(queue::RecipientOutcome::Kind k) {
 class FakeDispatcher : public queue::Dispatcher {
 public:
     std::function<void()> on_all_closed;
+    std::function<void()> nudge;
+    std::set<std::string> late;  // held back until released
     std::vector<queue::Destination> destinations;
     std::map<std::string, std::deque<queue::OutboundMessage>> messages;
 
@@ -63,7 +66,7 @@ public:
         std::lock_guard lock(mutex_);
         std::vector<queue::Destination> out;
         for (auto& d : destinations)
-            if (started_.insert(d.key).second) out.push_back(d);
+            if ((released_ || !late.count(d.key)) && started_.insert(d.key).second) out.push_back(d);
         return out;
     }
     std::optional<queue::OutboundMessage> take(const queue::Destination& d) override {
@@ -88,17 +91,24 @@ public:
     }
     void closed(const queue::Destination& d) override {
         bool all = false;
+        bool release = false;
         {
             std::lock_guard lock(mutex_);
             print("closed\t" + d.key);
             closed_.insert(d.key);
             all = closed_.size() == destinations.size();
+            if (!late.empty() && !released_) {
+                released_ = true;
+                release = true;
+            }
         }
+        // next_wakeup() said "in an hour": only the nudge makes the late destination go now.
+        if (release && nudge) nudge();
         if (all && on_all_closed) on_all_closed();
     }
     std::chrono::system_clock::time_point next_wakeup() override {
         std::lock_guard lock(mutex_);
-        const bool all = started_.size() == destinations.size();
+        const bool all = started_.size() + (released_ ? 0 : late.size()) == destinations.size();
         return std::chrono::system_clock::now() + (all ? std::chrono::hours(1) : std::chrono::hours(0));
     }
     void untaken() {
@@ -114,6 +124,7 @@ private:
     }
     std::mutex mutex_;
     std::set<std::string> started_, closed_, taken_, reported_;
+    bool released_ = false;
 };
 
 }  // namespace
@@ -121,6 +132,7 @@ private:
 int main(int argc, char** argv) {
     net::OutboundSettings settings;
     settings.helo_name = "probe.test";
+    FakeDispatcher dispatcher;
     int deadline = 120;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
@@ -136,12 +148,12 @@ int main(int argc, char** argv) {
         else if (a == "--command-timeout") settings.command_timeout = std::chrono::seconds(std::stoi(next()));
         else if (a == "--data-timeout") settings.data_timeout = std::chrono::seconds(std::stoi(next()));
         else if (a == "--deadline") deadline = std::stoi(next());
+        else if (a == "--late") dispatcher.late.insert(next());
         else {
             std::fprintf(stderr, "outbound_probe: unknown option %s\n", a.c_str());
             return 64;
         }
     }
-    FakeDispatcher dispatcher;
     std::string line;
     while (std::getline(std::cin, line)) {
         auto f = split(line, '\t');
@@ -173,6 +185,7 @@ int main(int argc, char** argv) {
     int status = 0;
     {
         net::Outbound outbound(io, workers, dispatcher, settings);
+        dispatcher.nudge = outbound.nudger();
         dispatcher.on_all_closed = [&] {
             asio::post(io, [&] { outbound.stop([&] { io.stop(); }); });
         };
