@@ -69,4 +69,15 @@ int queue_list(Context&);
 // serve.cpp
 int serve(Context&, bool foreground);
 
+// sendmail.cpp: sendmail(8) compatibility. `args` are the words after `sendmail` (its own
+// flags, parsed there: they are not CLI11's kind). Returns a sysexits code; throws Error.
+int sendmail(Context&, const std::vector<std::string>& args);
+/// `newaliases`: prints that vpsmail needs none and returns 0.
+int newaliases();
+
+// control.cpp
+/// Asks the running server (<state_dir>/control) to try its queue now. False when no server
+/// answers within a second (none runs: not an error). Never throws.
+bool request_flush(const std::string& state_dir);
+
 }  // namespace vpsmail::cli

@@ -5,6 +5,7 @@
 //   <spool_dir>/msg/<id>   the message, as received plus our Received: header
 //   <spool_dir>/env/<id>   its envelope (format below); a message is queued iff this exists
 //   <spool_dir>/tmp/       files being written (tmp -> fsync -> rename, then the folder fsync)
+//   <spool_dir>/maildrop/  mode 1733: messages of local users for the server (server/maildrop.hpp)
 #pragma once
 
 #include <chrono>
@@ -44,10 +45,12 @@ struct SpooledMessage {
 
 class Spool {
 public:
-    /// The spool at `dir`; its folders (0700) are made by create().
+    /// The spool at `dir`; its folders (0700; the spool itself 0711 and maildrop/ 1733) are
+    /// made by create().
     explicit Spool(std::string dir) : dir_(std::move(dir)) {}
 
-    /// Makes the spool's folders when missing. Throws Error(permission/temporary) naming them.
+    /// Makes the spool's folders when missing and sets the modes of the spool folder and the
+    /// maildrop. Throws Error(permission/temporary) naming them.
     void create() const;
 
     /// Writes the message and its envelope durably (both fsync'd, renamed, folders fsync'd)
