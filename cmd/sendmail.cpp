@@ -173,10 +173,11 @@ void become_server_user(const Config& config) {
         throw Error(ErrorKind::permission, fmt::format("cannot become [server] user {}", config.server.user), errno_text("setuid", errno));
 }
 
-// May this process deliver directly: read and write the store, write the spool?
+// May this process deliver directly: read and write the store, write the spool (or make it:
+// the server never ran, and the Server made here creates it)?
 bool may_deliver_directly(const std::string& db, const std::string& spool_dir) {
-    return ::faccessat(AT_FDCWD, db.c_str(), R_OK | W_OK, AT_EACCESS) == 0 &&
-           ::faccessat(AT_FDCWD, (spool_dir + "/msg").c_str(), W_OK | X_OK, AT_EACCESS) == 0;
+    if (::faccessat(AT_FDCWD, db.c_str(), R_OK | W_OK, AT_EACCESS) != 0) return false;
+    return ::faccessat(AT_FDCWD, (spool_dir + "/msg").c_str(), W_OK | X_OK, AT_EACCESS) == 0 || errno == ENOENT;
 }
 
 // The library logs to stderr; a command's stderr is for its one error line (cron mails
