@@ -180,6 +180,50 @@ TEST_CASE("pickup spools remote recipients and bounces refused ones", "[server][
     CHECK(files_in(w.maildrop()) == std::vector<std::string>{"corrupt"});
 }
 
+TEST_CASE("pickup retries recipients that fail temporarily, and only those", "[server][maildrop]") {
+    World w;
+    // bob's Maildir cannot be made (a file is in its way): his delivery fails temporarily.
+    const std::string bob = mailstore::maildir_path(w.config.paths.mail_root, "example.test", "bob");
+    fs::create_directories(fs::path(bob).parent_path());
+    std::ofstream(bob) << "in the way";
+    const std::string first = server::write_maildrop(w.config.paths.spool_dir, entry({"bob@example.test"}));
+    CHECK(w.pickup() == 0);
+    CHECK(files_in(w.maildrop()) == std::vector<std::string>{first, "corrupt"});  // the same file, for later
+
+    // A remote recipient is spooled while bob still fails (one Delivery holds all Maildirs).
+    std::ofstream(w.maildrop() + "/" + first, std::ios::trunc)
+        << server::format_maildrop(entry({"carl@remote.test", "bob@example.test"}));
+    CHECK(w.pickup() == 1);
+    CHECK(w.server->spool().list().size() == 1);
+    auto left = files_in(w.maildrop());
+    REQUIRE(left.size() == 2);  // a new file with bob alone, and corrupt/
+    CHECK(left[0] != first);
+    auto retry = server::parse_maildrop(slurp(w.maildrop() + "/" + left[0]));
+    CHECK(retry.recipients == std::vector<std::string>{"bob@example.test"});
+    CHECK(retry.user == "cron");
+    CHECK(w.bounced.empty());
+
+    fs::remove(bob);
+    CHECK(w.pickup() == 1);
+    CHECK(w.bob_mail().size() == 1);
+    CHECK(w.server->spool().list().size() == 1);  // carl was not queued twice
+    CHECK(files_in(w.maildrop()) == std::vector<std::string>{"corrupt"});
+}
+
+TEST_CASE("pickup bounces temporary failures older than the maildrop lifetime", "[server][maildrop]") {
+    World w;
+    const std::string bob = mailstore::maildir_path(w.config.paths.mail_root, "example.test", "bob");
+    fs::create_directories(fs::path(bob).parent_path());
+    std::ofstream(bob) << "in the way";
+    MaildropEntry e = entry({"bob@example.test"});
+    e.created -= server::maildrop_lifetime.count() + 1;
+    server::write_maildrop(w.config.paths.spool_dir, e);
+    CHECK(w.pickup() == 1);
+    REQUIRE(w.bounced.size() == 1);
+    CHECK(w.bounced[0].rfind("bob@example.test 4", 0) == 0);
+    CHECK(files_in(w.maildrop()) == std::vector<std::string>{"corrupt"});
+}
+
 TEST_CASE("pickup quarantines malformed and oversized files", "[server][maildrop]") {
     World w;
     struct Case {
