@@ -74,4 +74,11 @@ int queue_bounce(Context&, const std::string& id, const std::string& reason);
 // serve.cpp
 int serve(Context&, bool foreground);
 
+// sendmail.cpp: sendmail(8) compatibility. `args` are the words after `sendmail` (its own
+// flags, parsed there: they are not CLI11's kind). Returns a sysexits code; throws Error.
+int sendmail(Context&, const std::vector<std::string>& args);
+/// `newaliases`: prints that vpsmail needs none and returns 0.
+int newaliases();
+
+
 }  // namespace vpsmail::cli

@@ -72,4 +72,13 @@ std::optional<std::string> ask_server(const Config& config, std::string_view req
     return reply;
 }
 
+bool request_flush(const Config& config) noexcept {
+    try {
+        auto reply = ask_server(config, "flush", 1000);
+        return reply && reply->starts_with("ok");
+    } catch (...) {
+        return false;  // a submitting program must not fail because the server is slow
+    }
+}
+
 }  // namespace vpsmail::cli

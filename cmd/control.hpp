@@ -19,4 +19,8 @@ std::string control_socket_path(const Config& config);
 /// Throws Error(temporary) when a server is there but does not answer within `timeout_ms`.
 std::optional<std::string> ask_server(const Config& config, std::string_view request, int timeout_ms = 10000);
 
+/// Asks the running server to try its queue now (after sendmail spooled mail). False when no
+/// server answered "ok" within a second (none runs: not an error). Never throws.
+bool request_flush(const Config& config) noexcept;
+
 }  // namespace vpsmail::cli

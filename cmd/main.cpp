@@ -8,7 +8,9 @@
 
 #include <cstdio>
 #include <functional>
+#include <string>
 #include <sysexits.h>
+#include <vector>
 
 namespace {
 
@@ -35,6 +37,7 @@ struct Tree {
 struct Args {
     std::string a, b, size;
     std::vector<std::string> list;
+    std::vector<std::string> sendmail;  ///< the words after `sendmail`, parsed by sendmail.cpp
     bool flag = false;
     bool keep = false;
     UserAddArgs user;
@@ -180,6 +183,16 @@ void build_serve(Tree& t, Args& x, CLI::App* serve) {
     serve->add_flag("--foreground", x.flag, "Stay in the foreground, logging to stderr (for systemd and terminals)");
 }
 
+// `sendmail` is a command of its own whose flags are sendmail(8)'s (-t -i -oi -f -F -bs ...),
+// which CLI11 cannot parse: main() hands the words after it to sendmail.cpp, and the tree
+// knows it only for --help and the documentation test.
+void build_sendmail(Tree& t, Args& x, CLI::App* sendmail) {
+    sendmail->callback([&t, &x] { t.rc = vpsmail::cli::sendmail(t.ctx, x.sendmail); });
+    sendmail->add_option("ARGS", x.list,
+                         "sendmail(8) flags and recipients: [-t] [-i|-oi] [-f SENDER] [-F NAME] [-bs|-bp|-bv] [RECIPIENT...] "
+                         "(global options go before 'sendmail'; see 'man vpsmail-sendmail')");
+}
+
 // The command groups, in --help order. Only the group named on the command line gets its
 // subcommands built: every vpsmail command is a short process, and building the whole CLI11
 // tree was a measurable part of a `user add` in a shell loop.
@@ -200,10 +213,12 @@ constexpr Group groups[] = {
     {"config", "Check and show the configuration", build_config},
     {"queue", "Show and steer the outbound queue", build_queue},
     {"serve", "Run the mail server: SMTP on the [smtp], [submission] and [submissions] listeners", build_serve, true},
+    {"sendmail", "Submit a message like sendmail(8) (also run as sendmail, mailq, newaliases)", build_sendmail, true},
 };
 
-// The first word that is not an option or an option's value: the group a command line names.
-std::string_view named_group(int argc, char** argv) {
+// The index of the first word that is not an option or an option's value: the group a
+// command line names; 0 when there is none.
+int named_group_index(int argc, char** argv) {
     for (int i = 1; i < argc; ++i) {
         std::string_view word = argv[i];
         if (word == "--") break;
@@ -211,9 +226,14 @@ std::string_view named_group(int argc, char** argv) {
             if ((word == "--db" || word == "--config") && i + 1 < argc) ++i;
             continue;
         }
-        return word;
+        return i;
     }
-    return {};
+    return 0;
+}
+
+std::string_view named_group(int argc, char** argv) {
+    const int i = named_group_index(argc, argv);
+    return i == 0 ? std::string_view() : std::string_view(argv[i]);
 }
 
 // No group named (vpsmail --help, --version): the groups alone. An unknown word: all of
@@ -257,6 +277,30 @@ std::string unknown_command(CLI::App& app, int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    // Installed as /usr/sbin/sendmail, mailq or newaliases (links to vpsmail), the binary
+    // behaves as those programs: `vpsmail sendmail ...`, `vpsmail queue list`, nothing.
+    std::vector<std::string> words(argv, argv + argc);
+    const std::string invoked = words.empty() ? std::string() : words[0].substr(words[0].rfind('/') + 1);
+    if (invoked == "newaliases") return vpsmail::cli::newaliases();
+    if (invoked == "sendmail") words.insert(words.begin() + 1, "sendmail");
+    if (invoked == "mailq") words = {"vpsmail", "queue", "list"};  // mailq's own flags select nothing here
+    Args args;
+    {
+        std::vector<char*> pointers;
+        for (auto& w : words) pointers.push_back(w.data());
+        const int at = named_group_index(static_cast<int>(pointers.size()), pointers.data());
+        // The words after `sendmail` are sendmail's, except a lone --help for CLI11's help.
+        if (at > 0 && words[at] == "sendmail") {
+            args.sendmail.assign(words.begin() + at + 1, words.end());
+            if (args.sendmail != std::vector<std::string>{"--help"}) words.resize(static_cast<std::size_t>(at) + 1);
+        }
+    }
+    std::vector<char*> pointers;
+    for (auto& w : words) pointers.push_back(w.data());
+    pointers.push_back(nullptr);
+    argc = static_cast<int>(words.size());
+    argv = pointers.data();
+
     Context ctx;
     int rc = 0;
     CLI::App app{"vpsmail: the mail server for your VPS, and its administration", "vpsmail"};
@@ -273,7 +317,6 @@ int main(int argc, char** argv) {
                "temporary failures), 77 permission, 78 configuration.");
 
     Tree tree{app, ctx, rc};
-    Args args;
     build(tree, args, named_group(argc, argv));
 
     try {

@@ -7,12 +7,16 @@
 #include "core/log.hpp"
 #include "net/serve.hpp"
 #include "server/queue_runner.hpp"
+#include "server/maildrop.hpp"
 #include "server/server.hpp"
 #include "store/store.hpp"
 
 #include <fmt/format.h>
 
 #include <cerrno>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 #include <cstring>
 #include <csignal>
 #include <cstdio>
@@ -72,7 +76,7 @@ void give_to(uid_t uid, gid_t gid, const Config& c, const std::string& db) {
     take(c.paths.spool_dir);
     take(c.paths.spool_dir + "/lock");
     // Files root wrote while no server ran (queue commands, sendmail) too.
-    for (const char* sub : {"/tmp", "/msg", "/env", "/corrupt"}) {
+    for (const char* sub : {"/tmp", "/msg", "/env", "/corrupt", "/maildrop", "/maildrop/corrupt"}) {
         take(c.paths.spool_dir + sub);
         for (const auto& file : children(c.paths.spool_dir + sub)) take(file);
     }
@@ -93,6 +97,59 @@ void give_to(uid_t uid, gid_t gid, const Config& c, const std::string& db) {
         }
     }
 }
+
+// Every user may reach the maildrop (<spool_dir>/maildrop, mode 1733): the folders above the
+// spool that serve made (the state folder by default) get the search bit for all; listing
+// them stays the server user's. Folders of other owners keep their modes.
+void open_path_to_maildrop(const Config& c) {
+    const std::string spool = c.paths.spool_dir;
+    const std::string top = spool.rfind(c.paths.state_dir + "/", 0) == 0 ? c.paths.state_dir : spool;
+    for (std::string dir = parent_of(spool); dir.size() >= top.size() && dir != "/"; dir = parent_of(dir)) {
+        struct stat st {};
+        if (::stat(dir.c_str(), &st) == 0 && st.st_uid == ::geteuid() && (st.st_mode & 0011) != 0011)
+            ::chmod(dir.c_str(), (st.st_mode & 07777) | 0011);
+        if (dir == top) break;
+    }
+}
+
+// TODO(integrator): the queue runner's loop should call pickup_maildrop (about once a second)
+// with the DSN generator as the bounce; until it exists, this thread does it for serve.
+class MaildropPoller {
+public:
+    explicit MaildropPoller(server::Server& server) : server_(server) {}
+    ~MaildropPoller() { stop(); }
+    void start() {
+        thread_ = std::thread([this] {
+            std::unique_lock lock(mutex_);
+            while (!stopping_) {
+                lock.unlock();
+                server::pickup_maildrop(server_, [](const smtp::Envelope& envelope, const std::string&,
+                                                    const std::vector<server::Refusal>& refused) {
+                    for (const auto& r : refused)
+                        log::line("bounce_pending", {{"id", envelope.id}, {"rcpt", r.recipient.address.str()},
+                                                     {"reply", fmt::format("{} {} {}", r.reply.code, r.reply.status, r.reply.text)}});
+                });
+                lock.lock();
+                wake_.wait_for(lock, std::chrono::seconds(1), [this] { return stopping_; });
+            }
+        });
+    }
+    void stop() {
+        {
+            std::lock_guard lock(mutex_);
+            stopping_ = true;
+        }
+        wake_.notify_all();
+        if (thread_.joinable()) thread_.join();
+    }
+
+private:
+    server::Server& server_;
+    std::mutex mutex_;
+    std::condition_variable wake_;
+    bool stopping_ = false;
+    std::thread thread_;
+};
 
 std::vector<net::Listener> listeners_of(const Config& c, server::Server& server) {
     std::vector<net::Listener> out;
@@ -203,6 +260,7 @@ int serve(Context& ctx, bool foreground) {
     }
 
     server::Server server(config, db);
+    open_path_to_maildrop(config);
     if (!run_as.empty()) {
         struct passwd* pw = ::getpwnam(run_as.c_str());
         give_to(pw->pw_uid, pw->pw_gid, config, db);
@@ -227,7 +285,9 @@ int serve(Context& ctx, bool foreground) {
     settings.max_connections_per_ip = static_cast<std::size_t>(config.limits.max_connections_per_ip);
     settings.run_as = run_as;
     const std::string log_file = config.paths.state_dir + "/vpsmail.log";
+    MaildropPoller maildrop(server);
     settings.on_ready = [&] {
+        maildrop.start();  // after the privilege drop: what it writes belongs to the server user
         if (foreground) return;
         // Detached: the log goes to a file, with times (journald adds its own), and the NUL
         // byte tells the waiting parent that we are up.
@@ -249,6 +309,7 @@ int serve(Context& ctx, bool foreground) {
         ctx.reload_config();
         server.reload(ctx.config());
     });
+    maildrop.stop();
     return 0;
 }
 

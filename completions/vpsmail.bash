@@ -34,7 +34,7 @@ _vpsmail()
     ((COMP_CWORD > 0)) && prev=${COMP_WORDS[COMP_CWORD - 1]}
 
     local globals='--db --config --json -q --quiet -v --verbose --version -h --help'
-    local groups='domain user alias vuser forward catchall route config queue serve'
+    local groups='domain user alias vuser forward catchall route config queue serve sendmail'
 
     # Find the group, the command and how many positionals follow, skipping options and the
     # values of the options that take one (also written --opt=value, which bash splits at '=').
@@ -97,6 +97,22 @@ _vpsmail()
             _vpsmail_reply "$globals"
         else
             _vpsmail_reply "$groups"
+        fi
+        return
+    fi
+
+    # sendmail takes sendmail(8)'s own flags (the global options go before it), then recipients.
+    if [[ $group == sendmail ]]; then
+        case $prev in
+            -f | -r | -F | -B | -N | -R | -V)
+                COMPREPLY=()
+                return
+                ;;
+        esac
+        if [[ $cur == -* ]]; then
+            _vpsmail_reply '-t -i -oi -f -r -F -bm -bs -bp -bv -bi -q -B8BITMIME -oem -odi -odb'
+        else
+            _vpsmail_reply "$(_vpsmail_accounts "${store_args[@]}")"
         fi
         return
     fi

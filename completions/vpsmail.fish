@@ -65,6 +65,12 @@ function __vpsmail_command_is
     end
 end
 
+# True when the group is $argv[1] (sendmail: its flags and recipients follow it directly).
+function __vpsmail_group_is
+    set -l words (__vpsmail_words)
+    test (count $words) -ge 1; and test "$words[1]" = $argv[1]
+end
+
 # Local domains from the store: the human table has a header row and the domain in column 1.
 function __vpsmail_domains
     vpsmail (__vpsmail_store_args) -q domain list 2>/dev/null | awk 'NR > 1 {print $1}'
@@ -102,6 +108,7 @@ complete -c vpsmail -n __vpsmail_needs_group -a route -d 'Explain where mail goe
 complete -c vpsmail -n __vpsmail_needs_group -a config -d 'Check and show the configuration'
 complete -c vpsmail -n __vpsmail_needs_group -a queue -d 'Show and steer the outbound queue'
 complete -c vpsmail -n __vpsmail_needs_group -a serve -d 'Run the mail server (SMTP listeners)'
+complete -c vpsmail -n __vpsmail_needs_group -a sendmail -d 'Submit a message like sendmail(8)'
 
 # domain
 complete -c vpsmail -n '__vpsmail_needs_command domain' -a add -d 'Add a local domain'
@@ -187,3 +194,17 @@ end
 # serve: a command itself, with no subcommands and no positionals, so its options are offered
 # while it is the only word.
 complete -c vpsmail -n '__vpsmail_needs_command serve' -l foreground -d 'Stay in the foreground, logging to stderr'
+
+# sendmail: sendmail(8)'s own flags (the global options go before 'sendmail'), then recipients.
+complete -c vpsmail -n '__vpsmail_group_is sendmail' -a '(__vpsmail_accounts)' -d 'Recipient'
+complete -c vpsmail -n '__vpsmail_group_is sendmail' -s t -d 'Take the recipients from To, Cc and Bcc'
+complete -c vpsmail -n '__vpsmail_group_is sendmail' -s i -d 'A lone dot does not end the message'
+complete -c vpsmail -n '__vpsmail_group_is sendmail' -o oi -d 'A lone dot does not end the message'
+complete -c vpsmail -n '__vpsmail_group_is sendmail' -s f -r -d 'Envelope sender'
+complete -c vpsmail -n '__vpsmail_group_is sendmail' -s F -r -d 'Display name of an added From field'
+complete -c vpsmail -n '__vpsmail_group_is sendmail' -o bm -d 'Deliver the message (default)'
+complete -c vpsmail -n '__vpsmail_group_is sendmail' -o bs -d 'Speak SMTP on standard input and output'
+complete -c vpsmail -n '__vpsmail_group_is sendmail' -o bp -d 'List the outbound spool'
+complete -c vpsmail -n '__vpsmail_group_is sendmail' -o bv -d 'Verify the recipients'
+complete -c vpsmail -n '__vpsmail_group_is sendmail' -o bi -d 'As newaliases: nothing to do'
+complete -c vpsmail -n '__vpsmail_group_is sendmail' -s q -d 'Ask the running server to try its queue now'

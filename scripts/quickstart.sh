@@ -14,6 +14,8 @@ install -D -m 0644 "$root/completions/vpsmail.bash" /usr/local/share/bash-comple
 install -D -m 0644 "$root/completions/_vpsmail" /usr/local/share/zsh/site-functions/_vpsmail
 install -D -m 0644 "$root/completions/vpsmail.fish" /usr/local/share/fish/vendor_completions.d/vpsmail.fish
 echo "vpsmail: installed $(vpsmail --version) in /usr/local/bin" >&2
+# sendmail, mailq and newaliases for cron, PHP and scripts, unless another mail server has them.
+"$root/scripts/sendmail-links.sh" /usr/local/bin/vpsmail
 
 # [server] user: serve binds its ports as root, then runs as this user.
 if ! getent passwd vpsmail >/dev/null; then

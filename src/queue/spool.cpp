@@ -470,6 +470,14 @@ Spool::Spool(std::string dir, FsyncFunction fsync) : dir_(std::move(dir)), syncs
 void Spool::create() const {
     make_folder(dir_);
     for (const char* f : folders) make_folder(dir_ + "/" + f);
+    // The maildrop (server/maildrop.hpp): any local user drops files in, nobody lists them, and
+    // only the owner of a file (or of the folder) removes it, like Postfix's world-writable
+    // maildrop. Others must pass through the spool folder to reach it.
+    const std::string maildrop = dir_ + "/maildrop";
+    make_folder(maildrop);
+    make_folder(maildrop + "/corrupt");
+    if (::chmod(maildrop.c_str(), 01733) != 0) throw io_error("set the mode of", maildrop, errno);
+    if (::chmod(dir_.c_str(), 0711) != 0) throw io_error("set the mode of", dir_, errno);
 }
 
 void Spool::sync_folders(bool env, bool msg) const {

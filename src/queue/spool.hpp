@@ -38,6 +38,7 @@
 //   dsn-sent failure,delay,success  DSNs already sent for this recipient (never twice)
 //   history 1700000600 451 4.4.1 no answer    one per attempt, oldest first, the last 10 kept
 //   end
+//   <spool_dir>/maildrop/     mode 1733: messages of local users for the server (server/maildrop.hpp)
 #pragma once
 
 #include <chrono>
@@ -152,12 +153,13 @@ public:
         std::uint64_t fsyncs = 0;
     };
 
-    /// The spool at `dir`; its folders (0700) are made by create(). Copies share one group
-    /// commit of folder fsyncs. `fsync` empty means ::fsync (used for folders only).
+    /// The spool at `dir`; its folders (0700; the spool itself 0711 and maildrop/ 1733) are
+    /// made by create(). Copies share one group commit of folder fsyncs. `fsync` empty means
+    /// ::fsync (used for folders only).
     explicit Spool(std::string dir, FsyncFunction fsync = {});
 
-    /// Makes the spool's folders when missing. Throws Error(permission/no_space/temporary)
-    /// naming them.
+    /// Makes the spool's folders when missing and sets the modes of the spool folder and the
+    /// maildrop. Throws Error(permission/no_space/temporary) naming them.
     void create() const;
 
     /// Writes the message and its envelope durably (both fsync'd, renamed, folders fsync'd)

@@ -110,6 +110,8 @@ public:
     }
 
     bool may_relay(const std::string& peer_address) override {
+        // `vpsmail sendmail -bs`: a local submission is trusted like Postfix's pickup.
+        if (peer_.listener == "sendmail") return true;
         for (const auto& network : server_.config()->smtp.trusted_networks)
             if (in_network(network, peer_address)) return true;
         return false;
@@ -209,7 +211,7 @@ private:
         smtp::SessionConfig c;
         c.hostname = config_->server.hostname;
         c.mode = mode;
-        c.tls_available = true;
+        c.tls_available = peer_.listener != "sendmail";  // sendmail -bs speaks on a pipe
         c.tls_active = peer_.tls;
         c.peer_loopback = peer_.loopback;
         c.peer_address = peer_.address;

@@ -1,0 +1,237 @@
+#!/usr/bin/env python3
+"""`vpsmail sendmail` as cron, PHP, mutt and scripts call /usr/sbin/sendmail, against a real
+`vpsmail serve` on ephemeral loopback ports: direct delivery into Maildirs and the spool, the
+maildrop of unprivileged users (run as nobody; the server picks it up), -bs over pipes, -bv,
+-bp, the sendmail/mailq/newaliases names, and bad input with its exit code and one line."""
+
+import json
+import os
+import stat
+import subprocess
+import time
+import unittest
+
+from server import Server, maildir_files, seeded_world
+from harness import BIN, as_nobody, require_binary
+
+PICKUP_TIMEOUT = 20.0
+
+
+class SendmailTest(unittest.TestCase):
+    def setUp(self):
+        require_binary(self)
+        self.w = seeded_world()
+        self.server = Server(self.w).start()
+
+    def tearDown(self):
+        try:
+            self.server.kill()
+            if os.environ.get("VPSMAIL_SHOW_LOG"):
+                print(self.server.log())
+        finally:
+            self.w.close()
+
+    def sendmail(self, *args, stdin=b"", prefix=(), argv0=None):
+        """Runs `vpsmail --config C --db D sendmail ARGS`, or the binary linked as `argv0` with
+        the configuration and store in the environment (as sendmail it takes only its flags)."""
+        env = self.w.env()
+        if argv0 is None:
+            argv = list(prefix) + [BIN, "--config", self.w.config_path, "--db", self.w.db, "sendmail"]
+        else:
+            argv = list(prefix) + [argv0]
+            env.update(VPSMAIL_CONFIG=self.w.config_path, VPSMAIL_DB=self.w.db)
+        argv += list(args)
+        p = subprocess.run(argv, input=stdin, capture_output=True, env=env, timeout=60)
+        return p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
+
+    def ok(self, *args, stdin=b"", **kw):
+        rc, out, err = self.sendmail(*args, stdin=stdin, **kw)
+        self.assertEqual(rc, 0, "sendmail %s: exit %d, stderr %r" % (" ".join(args), rc, err))
+        self.assertEqual(err, "", "sendmail must say nothing on success (cron mails it)")
+        return out
+
+    def fails(self, args, code, *needles, stdin=b""):
+        rc, out, err = self.sendmail(*args, stdin=stdin)
+        self.assertEqual(rc, code, "sendmail %s: got exit %d, want %d; stderr %r" % (" ".join(args), rc, code, err))
+        lines = err.strip().splitlines()
+        self.assertEqual(len(lines), 1, "want one stderr line, got %r" % err)
+        for n in needles:
+            self.assertIn(n, lines[0])
+        return lines[0]
+
+    def only_message(self, address):
+        files = maildir_files(self.w, address)
+        self.assertEqual(len(files), 1, "want one message for %s, got %r" % (address, files))
+        with open(files[0], "rb") as f:
+            return f.read()
+
+    def wait_for_message(self, address):
+        deadline = time.monotonic() + PICKUP_TIMEOUT
+        while time.monotonic() < deadline:
+            if maildir_files(self.w, address):
+                return self.only_message(address)
+            # Bounded polling on the file system: the server picks the maildrop up by itself.
+            time.sleep(0.05)
+        self.fail("no message for %s within %s s; server log:\n%s" % (address, PICKUP_TIMEOUT, self.server.log()))
+
+
+class Direct(SendmailTest):
+    def test_cron_style_lands_in_the_maildir(self):
+        # Debian's cron: /usr/sbin/sendmail -FCronDaemon -i -B8BITMIME -oem USER
+        body = b"Subject: Cron <root@host> run-parts\nContent-Type: text/plain; charset=UTF-8\n\nAll done.\n.\nstill body\n"
+        self.ok("-FCronDaemon", "-i", "-B8BITMIME", "-oem", "bob", stdin=body)
+        text = self.only_message("bob@example.test")
+        self.assertTrue(text.startswith(b"Return-Path: <"), text)
+        self.assertIn(b"Received: by mx.example.test (vpsmail, from userid ", text)
+        self.assertIn(b"From: CronDaemon <", text)
+        self.assertIn(b"\r\nDate: ", text)
+        self.assertIn(b"\r\nMessage-ID: <", text)
+        self.assertIn(b"\r\n\r\nAll done.\r\n.\r\nstill body\r\n", text, "-i: a lone dot does not end the message")
+        self.assertNotIn(b"\n\n", text.replace(b"\r\n", b""), "every line end is CRLF")
+
+    def test_php_style_takes_recipients_from_the_header_and_removes_bcc(self):
+        # PHP's mail(): sendmail -t -i
+        body = (b"To: Bob <bob@example.test>\nCc: ann@example.test\nBcc: carl@remote.test\n"
+                b"From: shop@example.test\nSubject: order\n\nThanks.\n")
+        self.ok("-t", "-i", stdin=body)
+        for who in ("bob@example.test", "ann@example.test"):
+            text = self.only_message(who)
+            self.assertNotIn(b"Bcc", text, who)
+            self.assertNotIn(b"carl@remote.test", text, who)
+            self.assertIn(b"From: shop@example.test\r\n", text)
+        queued = json.loads(self.w.ok("--json", "queue", "list"))
+        self.assertEqual([r["address"] for m in queued for r in m["recipients"]], ["carl@remote.test"])
+
+    def test_dot_ends_the_message_without_i(self):
+        self.ok("bob@example.test", stdin=b"Subject: x\n\nfirst\n.\nnot sent\n")
+        text = self.only_message("bob@example.test")
+        self.assertIn(b"first\r\n", text)
+        self.assertNotIn(b"not sent", text)
+
+    def test_f_sender_is_the_return_path(self):
+        self.ok("-f", "bounces@example.test", "bob@example.test", stdin=b"Subject: x\n\nhi\n")
+        text = self.only_message("bob@example.test")
+        self.assertTrue(text.startswith(b"Return-Path: <bounces@example.test>\r\n"), text[:80])
+        self.assertIn(b"From: bounces@example.test\r\n", text)
+
+    def test_remote_recipient_is_spooled(self):
+        self.ok("-fann@example.test", "someone@remote.test", stdin=b"Subject: out\n\nhello\n")
+        queued = json.loads(self.w.ok("--json", "queue", "list"))
+        self.assertEqual(len(queued), 1)
+        self.assertEqual(queued[0]["sender"], "ann@example.test")
+        self.assertEqual([r["address"] for r in queued[0]["recipients"]], ["someone@remote.test"])
+
+    def test_unknown_local_recipient_is_refused(self):
+        line = self.fails(["nosuch@example.test"], 67, "nosuch@example.test", "550", stdin=b"Subject: x\n\nhi\n")
+        self.assertIn("5.1.1", line)
+
+
+class Maildrop(SendmailTest):
+    def test_nobody_submits_through_the_maildrop(self):
+        prefix = as_nobody()
+        if os.geteuid() != 0 or prefix is None:
+            self.skipTest("needs root (and setpriv) to run sendmail as nobody")
+        # nobody must reach the config file and pass through the test's folder to the maildrop.
+        os.chmod(self.w.dir, 0o711)
+        os.chmod(self.w.config_path, 0o644)
+        maildrop = os.path.join(self.w.dir, "state", "spool", "maildrop")
+        self.assertEqual(stat.S_IMODE(os.stat(maildrop).st_mode), 0o1733)
+        rc, out, err = self.sendmail("-t", "-i", prefix=prefix,
+                                     stdin=b"To: bob@example.test\nSubject: from php\n\nhello from www-data\n")
+        self.assertEqual((rc, err), (0, ""))
+        text = self.wait_for_message("bob@example.test")
+        self.assertIn(b"Return-Path: <nobody@mx.example.test>\r\n", text)
+        self.assertIn(b"(vpsmail, from userid 65534 nobody)", text)
+        self.assertIn(b"hello from www-data\r\n", text)
+        deadline = time.monotonic() + PICKUP_TIMEOUT
+        while [n for n in os.listdir(maildrop) if n != "corrupt"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertEqual(sorted(os.listdir(maildrop)), ["corrupt"], "the picked-up file is removed")
+
+    def test_nobody_speaks_smtp_through_the_maildrop(self):
+        prefix = as_nobody()
+        if os.geteuid() != 0 or prefix is None:
+            self.skipTest("needs root (and setpriv) to run sendmail as nobody")
+        os.chmod(self.w.dir, 0o711)
+        dialogue = (b"EHLO php.local\r\nMAIL FROM:<app@example.test>\r\nRCPT TO:<ann@example.test>\r\nDATA\r\n"
+                    b"Subject: bs\r\n\r\nvia -bs\r\n.\r\nQUIT\r\n")
+        rc, out, err = self.sendmail("-bs", prefix=prefix, stdin=dialogue)
+        self.assertEqual(rc, 0, err)
+        codes = [line[:3] for line in out.splitlines() if line[3:4] == " "]
+        self.assertEqual(codes, ["220", "250", "250", "250", "354", "250", "221"], out)
+        text = self.wait_for_message("ann@example.test")
+        self.assertIn(b"Return-Path: <app@example.test>\r\n", text)
+        self.assertIn(b"via -bs\r\n", text)
+
+
+class Modes(SendmailTest):
+    def test_bs_speaks_smtp_on_pipes(self):
+        dialogue = (b"EHLO client.local\r\nMAIL FROM:<app@example.test>\r\nRCPT TO:<bob@example.test>\r\n"
+                    b"RCPT TO:<far@remote.test>\r\nRCPT TO:<nosuch@example.test>\r\nDATA\r\n"
+                    b"Subject: bs\r\n\r\n..dot stuffed\r\n.\r\nQUIT\r\n")
+        out = self.ok("-bs", stdin=dialogue)
+        lines = out.splitlines()
+        self.assertTrue(lines[0].startswith("220 mx.example.test"), out)
+        self.assertNotIn("STARTTLS", out, "no TLS on a pipe")
+        codes = [line[:3] for line in lines if line[3:4] == " "]
+        # Remote recipients are accepted: a local submission may relay.
+        self.assertEqual(codes, ["220", "250", "250", "250", "250", "550", "354", "250", "221"], out)
+        text = self.only_message("bob@example.test")
+        self.assertIn(b"\r\n.dot stuffed\r\n", text)
+        queued = json.loads(self.w.ok("--json", "queue", "list"))
+        self.assertEqual([r["address"] for m in queued for r in m["recipients"]], ["far@remote.test"])
+
+    def test_bv_verifies_recipients(self):
+        rc, out, err = self.sendmail("-bv", "bob@example.test", "x@remote.test")
+        self.assertEqual((rc, err), (0, ""))
+        self.assertEqual(out.splitlines(), ["bob@example.test: deliverable: mailbox bob@example.test",
+                                            "x@remote.test: deliverable: remote x@remote.test"])
+        rc, out, err = self.sendmail("-bv", "bob@example.test", "nosuch@example.test")
+        self.assertEqual(rc, 67, err)
+        self.assertTrue(out.splitlines()[1].startswith("nosuch@example.test: undeliverable: 550 5.1.1"), out)
+
+    def test_bp_lists_the_queue_like_queue_list(self):
+        self.ok("far@remote.test", stdin=b"Subject: x\n\nhi\n")
+        got = self.ok("-bp")
+        want = self.w.ok("queue", "list")
+        self.assertIn("far@remote.test", got)
+        self.assertEqual(got.split()[:7], want.split()[:7])
+
+    def test_program_names(self):
+        bindir = os.path.join(self.w.dir, "bin")
+        os.mkdir(bindir)
+        for name in ("sendmail", "mailq", "newaliases"):
+            os.symlink(BIN, os.path.join(bindir, name))
+        self.ok("bob@example.test", stdin=b"Subject: via link\n\nhi\n", argv0=os.path.join(bindir, "sendmail"))
+        self.assertIn(b"Subject: via link", self.only_message("bob@example.test"))
+        self.ok("far@remote.test", stdin=b"Subject: x\n\nhi\n")
+        self.assertIn("far@remote.test", self.ok(argv0=os.path.join(bindir, "mailq")))
+        p = subprocess.run([os.path.join(bindir, "newaliases")], capture_output=True, text=True, timeout=60,
+                           env=self.w.env())
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("take effect at once", p.stdout)
+
+
+class BadInput(SendmailTest):
+    def test_no_recipients(self):
+        self.fails([], 64, "no recipients given", stdin=b"Subject: x\n\nhi\n")
+
+    def test_t_without_recipient_fields(self):
+        self.fails(["-t"], 65, "no recipient in its To, Cc or Bcc", stdin=b"Subject: x\n\nhi\n")
+
+    def test_malformed_message(self):
+        self.fails(["bob@example.test"], 65, "NUL byte (line 3)", stdin=b"Subject: x\n\nbad\0byte\n")
+        self.assertEqual(maildir_files(self.w, "bob@example.test"), [])
+
+    def test_malformed_recipient_header(self):
+        self.fails(["-t"], 65, "To field", "a@@b", stdin=b"To: a@@b\n\nhi\n")
+
+    def test_unknown_flag(self):
+        self.fails(["-Z", "bob@example.test"], 64, "unknown flag -Z")
+
+    def test_bad_sender(self):
+        self.fails(["-f", "a b@c", "bob@example.test"], 65, "invalid sender", stdin=b"x\n")
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
