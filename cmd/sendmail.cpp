@@ -305,6 +305,7 @@ private:
         c.mode = smtp::Mode::mx;
         c.tls_available = false;  // nothing to encrypt on a pipe
         c.peer_loopback = true;
+        c.enforce_pipelining = false;  // a local script on a pipe may write ahead
         c.peer_address = "127.0.0.1";
         c.max_message_size = config.limits.max_message_size;
         c.max_recipients = static_cast<std::size_t>(config.limits.max_recipients);

@@ -9,6 +9,7 @@
 #include "server/queue_runner.hpp"
 #include "server/maildrop.hpp"
 #include "server/server.hpp"
+#include "server/smtp_service.hpp"
 #include "store/store.hpp"
 
 #include <fmt/format.h>
@@ -111,45 +112,6 @@ void open_path_to_maildrop(const Config& c) {
         if (dir == top) break;
     }
 }
-
-// TODO(integrator): the queue runner's loop should call pickup_maildrop (about once a second)
-// with the DSN generator as the bounce; until it exists, this thread does it for serve.
-class MaildropPoller {
-public:
-    explicit MaildropPoller(server::Server& server) : server_(server) {}
-    ~MaildropPoller() { stop(); }
-    void start() {
-        thread_ = std::thread([this] {
-            std::unique_lock lock(mutex_);
-            while (!stopping_) {
-                lock.unlock();
-                server::pickup_maildrop(server_, [](const smtp::Envelope& envelope, const std::string&,
-                                                    const std::vector<server::Refusal>& refused) {
-                    for (const auto& r : refused)
-                        log::line("bounce_pending", {{"id", envelope.id}, {"rcpt", r.recipient.address.str()},
-                                                     {"reply", fmt::format("{} {} {}", r.reply.code, r.reply.status, r.reply.text)}});
-                });
-                lock.lock();
-                wake_.wait_for(lock, std::chrono::seconds(1), [this] { return stopping_; });
-            }
-        });
-    }
-    void stop() {
-        {
-            std::lock_guard lock(mutex_);
-            stopping_ = true;
-        }
-        wake_.notify_all();
-        if (thread_.joinable()) thread_.join();
-    }
-
-private:
-    server::Server& server_;
-    std::mutex mutex_;
-    std::condition_variable wake_;
-    bool stopping_ = false;
-    std::thread thread_;
-};
 
 std::vector<net::Listener> listeners_of(const Config& c, server::Server& server) {
     std::vector<net::Listener> out;
@@ -285,9 +247,26 @@ int serve(Context& ctx, bool foreground) {
     settings.max_connections_per_ip = static_cast<std::size_t>(config.limits.max_connections_per_ip);
     settings.run_as = run_as;
     const std::string log_file = config.paths.state_dir + "/vpsmail.log";
-    MaildropPoller maildrop(server);
+    // The maildrop of local users' sendmail, about once a second from the queue runner's loop
+    // (which runs after the privilege drop: what it writes belongs to the server user).
+    runner.set_tick([&server] {
+        server::pickup_maildrop(server, [&server](const smtp::Envelope& envelope, const std::string& message,
+                                                  const std::vector<server::Refusal>& refused) {
+            std::vector<std::pair<smtp::Recipient, smtp::Reply>> list;
+            for (const auto& r : refused) list.emplace_back(r.recipient, r.reply);
+            server::Peer peer;
+            peer.listener = "sendmail";
+            peer.address = "127.0.0.1";
+            peer.loopback = true;
+            peer.id = envelope.id;
+            try {
+                server::bounce_refused(server, envelope, message, list, peer);
+            } catch (const Error& e) {
+                log::line("queue_failed", {{"id", envelope.id}, {"error", e.what()}, {"detail", e.detail()}});
+            }
+        });
+    });
     settings.on_ready = [&] {
-        maildrop.start();  // after the privilege drop: what it writes belongs to the server user
         if (foreground) return;
         // Detached: the log goes to a file, with times (journald adds its own), and the NUL
         // byte tells the waiting parent that we are up.
@@ -309,7 +288,6 @@ int serve(Context& ctx, bool foreground) {
         ctx.reload_config();
         server.reload(ctx.config());
     });
-    maildrop.stop();
     return 0;
 }
 

@@ -214,6 +214,7 @@ private:
         c.tls_available = peer_.listener != "sendmail";  // sendmail -bs speaks on a pipe
         c.tls_active = peer_.tls;
         c.peer_loopback = peer_.loopback;
+        c.enforce_pipelining = peer_.listener != "sendmail";  // sendmail -bs: a local script
         c.peer_address = peer_.address;
         c.max_message_size = config_->limits.max_message_size;
         c.max_recipients = static_cast<std::size_t>(config_->limits.max_recipients);
@@ -319,6 +320,24 @@ queue::SpoolRecipient spool_recipient(const smtp::Recipient& r, std::string addr
 }
 
 }  // namespace
+
+void bounce_refused(Server& server, const smtp::Envelope& envelope, std::string_view message,
+                    const std::vector<std::pair<smtp::Recipient, Reply>>& refused, const Peer& peer) {
+    const std::string return_path = envelope.return_path ? envelope.return_path->str() : std::string();
+    if (return_path.empty() || refused.empty()) return;  // RFC 5321 4.5.5: no report about a report
+    queue::Envelope report = spool_envelope(envelope, return_path, peer);
+    for (const auto& [rcpt, reply] : refused) {
+        queue::SpoolRecipient r = spool_recipient(rcpt, rcpt.address.str());
+        r.state = queue::RecipientState::bounced;
+        r.local = true;
+        r.code = reply.code;
+        r.status = reply.status;
+        r.last_error = fmt::format("{} {} {}", reply.code, reply.status, reply.text);
+        report.recipients.push_back(std::move(r));
+    }
+    const std::string id = server.enqueue(report, message);
+    log::line("queued", {{"session", peer.id}, {"id", envelope.id}, {"queue_id", id}, {"from", return_path}, {"reason", "dsn"}});
+}
 
 smtp::DeliveryResult deliver_message(Server& server, const smtp::Deliver& action, const Peer& peer, OnTemporaryFailure temporary) {
     const auto config = server.config();

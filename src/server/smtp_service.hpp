@@ -9,6 +9,8 @@
 #include "smtp/session.hpp"
 
 #include <memory>
+#include <utility>
+#include <vector>
 #include <string>
 
 namespace vpsmail::server {
@@ -40,6 +42,12 @@ enum class OnTemporaryFailure {
 /// never throws.
 smtp::DeliveryResult deliver_message(Server& server, const smtp::Deliver& action, const Peer& peer,
                                      OnTemporaryFailure temporary = OnTemporaryFailure::refuse);
+
+/// Spools a report entry for recipients refused after their message was accepted (the
+/// maildrop's pickup): each bounced with its reply, so the queue runner sends the sender a
+/// failure DSN (none for the null sender). Throws Error as Spool::add does.
+void bounce_refused(Server& server, const smtp::Envelope& envelope, std::string_view message,
+                    const std::vector<std::pair<smtp::Recipient, smtp::Reply>>& refused, const Peer& peer);
 
 /// Runs one VerifyPassword action against the store, with login throttling. Any thread.
 smtp::PasswordResult verify_login(Server& server, const smtp::VerifyPassword& action, const Peer& peer);

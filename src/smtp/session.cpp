@@ -209,6 +209,7 @@ void Session::used(std::size_t unread_before) noexcept {
 void Session::after_command(std::string_view verb, bool ends_group, bool pipelining) {
     // A BDAT's chunk belongs to it; what follows the chunk is not told apart (BDAT ends no
     // group when the client has PIPELINING, and CHUNKING needs EHLO).
+    if (!config_.enforce_pipelining) return;
     if (!ends_group || early_bytes_ > 0 || input_.size() == 0 || state_ == State::closed || state_ == State::chunk) return;
     // RFC 2920 3.1: the client had to wait for this reply, so what is here already came
     // before it.

@@ -39,6 +39,10 @@ struct SessionConfig {
     int max_auth_failures = 3;        ///< then 421 and close
     /// Refuse 8-bit text that MAIL did not declare (554 5.6.0) instead of taking it as 8BITMIME.
     bool strict_8bitmime = false;
+    /// Refuse commands sent before a reply the client had to wait for (RFC 2920 3.1). Off for
+    /// `sendmail -bs` on a pipe: a local program's script may write ahead, and every command
+    /// is still run in order (Postfix enforces this only when told to).
+    bool enforce_pipelining = true;
     std::string session_id;           ///< for logs, Received ids and queue ids
 };
 

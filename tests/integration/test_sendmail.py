@@ -21,7 +21,8 @@ class SendmailTest(unittest.TestCase):
     def setUp(self):
         require_binary(self)
         self.w = seeded_world()
-        self.server = Server(self.w).start()
+        # A name server that never answers keeps mail for other domains in the queue.
+        self.server = Server(self.w, '[dns]\nservers = ["127.0.0.1:1"]\n').start()
 
     def tearDown(self):
         try:
