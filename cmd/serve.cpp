@@ -70,7 +70,12 @@ void give_to(uid_t uid, gid_t gid, const Config& c, const std::string& db) {
     take(parent_of(db));
     for (const char* suffix : {"", "-wal", "-shm", "-gen"}) take(db + suffix);
     take(c.paths.spool_dir);
-    for (const char* sub : {"/tmp", "/msg", "/env"}) take(c.paths.spool_dir + sub);
+    take(c.paths.spool_dir + "/lock");
+    // Files root wrote while no server ran (queue commands, sendmail) too.
+    for (const char* sub : {"/tmp", "/msg", "/env", "/corrupt"}) {
+        take(c.paths.spool_dir + sub);
+        for (const auto& file : children(c.paths.spool_dir + sub)) take(file);
+    }
     // TLS files only where serve made them: a certificate elsewhere (/etc/letsencrypt/...)
     // keeps its owner, and must be readable by the user (or loaded before the drop: it is).
     const std::string mine = c.paths.state_dir + "/";

@@ -15,6 +15,12 @@ _vpsmail_accounts()
     vpsmail "$@" -q user list 2>/dev/null | awk 'NR > 1 {print $1}'
 }
 
+# Queue ids: column 1 of queue list, once per message.
+_vpsmail_queue_ids()
+{
+    vpsmail "$@" -q queue list 2>/dev/null | awk 'NR > 1 && !seen[$1]++ {print $1}'
+}
+
 # COMPREPLY: the words of $1 that start with $cur.
 _vpsmail_reply()
 {
@@ -116,7 +122,7 @@ _vpsmail()
             catchall) commands='set unset show' ;;
             route) commands='test' ;;
             config) commands='check show' ;;
-            queue) commands='list' ;;
+            queue) commands='list show flush retry hold release delete bounce' ;;
         esac
         if [[ $cur == -* ]]; then
             _vpsmail_reply "$globals"
@@ -134,6 +140,7 @@ _vpsmail()
         'user del') options='--keep-mail' ;;
         'user passwd') options='--password-stdin' ;;
         'alias list') options='--domain' ;;
+        'queue bounce') options='--reason' ;;
     esac
     if [[ $cur == -* ]]; then
         _vpsmail_reply "$options $globals"
@@ -150,6 +157,10 @@ _vpsmail()
         'user del 0' | 'user passwd 0' | 'user show 0' | 'user enable 0' | 'user disable 0' | \
             'user quota 0' | 'forward set 0' | 'forward clear 0' | 'forward show 0')
             words=$(_vpsmail_accounts "${store_args[@]}")
+            ;;
+        'queue show 0' | 'queue bounce 0' | 'queue flush '* | 'queue retry '* | 'queue hold '* | \
+            'queue release '* | 'queue delete '*)
+            words=$(_vpsmail_queue_ids "${store_args[@]}")
             ;;
     esac
     _vpsmail_reply "$words"

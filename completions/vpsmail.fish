@@ -75,6 +75,11 @@ function __vpsmail_accounts
     vpsmail (__vpsmail_store_args) -q user list 2>/dev/null | awk 'NR > 1 {print $1}'
 end
 
+# Queue ids: column 1 of queue list, once per message.
+function __vpsmail_queue_ids
+    vpsmail (__vpsmail_store_args) -q queue list 2>/dev/null | awk 'NR > 1 && !seen[$1]++ {print $1}'
+end
+
 complete -c vpsmail -f
 
 # Global options: accepted before the group and after the command.
@@ -95,7 +100,7 @@ complete -c vpsmail -n __vpsmail_needs_group -a forward -d 'Manage per-account f
 complete -c vpsmail -n __vpsmail_needs_group -a catchall -d 'Manage per-domain catch-alls'
 complete -c vpsmail -n __vpsmail_needs_group -a route -d 'Explain where mail goes'
 complete -c vpsmail -n __vpsmail_needs_group -a config -d 'Check and show the configuration'
-complete -c vpsmail -n __vpsmail_needs_group -a queue -d 'Show the outbound spool'
+complete -c vpsmail -n __vpsmail_needs_group -a queue -d 'Show and steer the outbound queue'
 complete -c vpsmail -n __vpsmail_needs_group -a serve -d 'Run the mail server (SMTP listeners)'
 
 # domain
@@ -167,6 +172,17 @@ complete -c vpsmail -n '__vpsmail_needs_command config' -a show -d 'Print the ef
 
 # queue
 complete -c vpsmail -n '__vpsmail_needs_command queue' -a list -d 'List the messages waiting in the outbound spool'
+complete -c vpsmail -n '__vpsmail_needs_command queue' -a show -d 'Show one message, its envelope, attempts and headers'
+complete -c vpsmail -n '__vpsmail_needs_command queue' -a flush -d 'Try the given messages (default: all) now'
+complete -c vpsmail -n '__vpsmail_needs_command queue' -a retry -d 'Make the messages due now'
+complete -c vpsmail -n '__vpsmail_needs_command queue' -a hold -d 'Stop trying the messages until released'
+complete -c vpsmail -n '__vpsmail_needs_command queue' -a release -d 'Try held messages again'
+complete -c vpsmail -n '__vpsmail_needs_command queue' -a delete -d 'Remove the messages without a bounce'
+complete -c vpsmail -n '__vpsmail_needs_command queue' -a bounce -d 'Give up on a message now and bounce it'
+complete -c vpsmail -n '__vpsmail_command_is queue bounce' -l reason -x -d 'The text the bounce gives'
+for c in show flush retry hold release delete bounce
+    complete -c vpsmail -n "__vpsmail_command_is queue $c" -f -a '(__vpsmail_queue_ids)' -d 'queue id'
+end
 
 # serve: a command itself, with no subcommands and no positionals, so its options are offered
 # while it is the only word.

@@ -6,6 +6,7 @@
 #include "net/control.hpp"
 
 #include "core/error.hpp"
+#include "net/outbound.hpp"
 #include "core/log.hpp"
 
 #include <asio.hpp>
@@ -66,6 +67,7 @@ struct Shared {
     std::map<std::string, std::size_t> per_ip;
     std::set<std::shared_ptr<Connection>> live;
     bool stopping = false;
+    bool outbound_running = false;  // the transport has connections to end before io stops
     std::atomic<std::uint64_t> next_id{0};
 };
 
@@ -143,7 +145,7 @@ void release(Shared& shared, const std::shared_ptr<Connection>& c) {
     shared.live.erase(c);
     --shared.connections;
     if (auto it = shared.per_ip.find(c->peer.address); it != shared.per_ip.end() && --it->second == 0) shared.per_ip.erase(it);
-    if (shared.stopping && shared.connections == 0) shared.io.stop();  // the last one out
+    if (shared.stopping && shared.connections == 0 && !shared.outbound_running) shared.io.stop();  // the last one out
 }
 
 asio::awaitable<void> converse(Shared& shared, std::shared_ptr<Connection> c) {
@@ -340,6 +342,10 @@ void serve(const Settings& settings, const std::function<void()>& reload) {
     // After the drop, so the socket belongs to the server's user.
     if (!settings.control_path.empty() && settings.on_control)
         start_control(io, shared.workers, settings.control_path, settings.on_control);
+    // The outbound transport never runs as root either; a bad [outbound] DNS server fails here.
+    std::unique_ptr<Outbound> outbound;
+    if (settings.dispatcher != nullptr)
+        outbound = std::make_unique<Outbound>(io, shared.workers, *settings.dispatcher, settings.outbound);
 
     for (std::size_t i = 0; i < acceptors.size(); ++i) {
         const Listener& l = settings.listeners[i];
@@ -349,6 +355,12 @@ void serve(const Settings& settings, const std::function<void()>& reload) {
     }
     std::fflush(stdout);
     if (settings.on_ready) settings.on_ready();
+
+    if (outbound) {
+        shared.outbound_running = true;
+        outbound->start();
+        if (settings.on_outbound) settings.on_outbound(outbound->nudger());
+    }
 
     asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
     asio::steady_timer grace(io);
@@ -378,8 +390,14 @@ void serve(const Settings& settings, const std::function<void()>& reload) {
                 }
                 shared.stopping = true;
                 live.assign(shared.live.begin(), shared.live.end());
-                if (shared.connections == 0) io.stop();
+                if (shared.connections == 0 && !shared.outbound_running) io.stop();
             }
+            if (outbound)
+                outbound->stop([&] {
+                    std::lock_guard lock(shared.mutex);
+                    shared.outbound_running = false;
+                    if (shared.connections == 0) io.stop();
+                });
             log::line("stopping", {{"signal", signal == SIGTERM ? "TERM" : "INT"}, {"connections", std::to_string(live.size())}});
             for (auto& a : acceptors) a->close(ec);
             for (auto& c : live)
@@ -411,6 +429,7 @@ void serve(const Settings& settings, const std::function<void()>& reload) {
         std::lock_guard lock(shared.mutex);
         shared.live.clear();
     }
+    outbound.reset();
     log::line("stopped", {});
 }
 

@@ -17,7 +17,30 @@
 #include <string_view>
 #include <vector>
 
+namespace vpsmail::queue {
+class Dispatcher;
+}
+
 namespace vpsmail::net {
+
+/// The outbound SMTP transport ([outbound] and [relay] of vpsmail.toml), filled by the caller.
+struct OutboundSettings {
+    std::uint16_t port = 25;  ///< the MX hosts' port (tests use another)
+    std::string helo_name;    ///< our name in EHLO
+    std::vector<std::string> dns_servers;  ///< "host[:port]"; empty: resolv.conf
+    bool require_tls = false;  ///< no TLS, no delivery (deferred); otherwise TLS is opportunistic
+    /// The smart host's AUTH credentials (already read from their file); empty: no AUTH.
+    std::string username;
+    std::string password;
+    /// Verify the smart host's certificate against the system CA store and its name. MX
+    /// delivery never verifies: its TLS is opportunistic (RFC 3207 4.1, RFC 7435).
+    bool relay_tls_verify = true;
+    std::chrono::seconds connect_timeout{30};
+    std::chrono::seconds command_timeout{300};  ///< RFC 5321 4.5.3.2
+    std::chrono::seconds data_timeout{600};     ///< the reply to the final dot
+    std::chrono::milliseconds dns_timeout{5000};  ///< per try
+    int dns_tries = 2;
+};
 
 struct Listener {
     std::string name;     ///< "smtp", "submission", "submissions"
@@ -43,6 +66,14 @@ struct Settings {
     /// request line is answered by on_control on the worker pool. Empty path: none.
     std::string control_path;
     std::function<std::string(std::string_view request)> on_control;
+    /// Outbound delivery: when set, serve() runs the transport (net/outbound) for this queue
+    /// runner after the privilege drop and stops it, letting transactions finish, on SIGTERM.
+    queue::Dispatcher* dispatcher = nullptr;
+    OutboundSettings outbound;
+    /// Called once, when the transport runs, with its nudge: a function any thread may call,
+    /// at any time (a no-op once serve() returned), to make the transport ask the Dispatcher
+    /// for ready() destinations now (the control socket's `queue flush`).
+    std::function<void(std::function<void()>)> on_outbound;
 };
 
 /// Loads the certificate, binds every listener (Error(config) naming the address when it is

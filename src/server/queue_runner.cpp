@@ -63,6 +63,11 @@ QueueRunner::QueueRunner(Server& server) : server_(server) {
     policy_.max_age = config->queue.max_age;
     policy_.warn_after = config->queue.warn_after;
     max_per_destination_ = static_cast<std::size_t>(config->queue.max_per_destination);
+    if (!config->relay.host.empty()) {
+        // Like the relay's credentials, fixed at start: SIGHUP does not move the queue elsewhere.
+        HostPort hp = parse_host_port(config->relay.host, 25);
+        relay_ = queue::Destination{"relay:" + hp.str(), "", hp.host, hp.port};
+    }
 
     const queue::Spool& spool = server_.spool();
     const std::size_t stale = spool.remove_stale_tmp();
@@ -109,15 +114,8 @@ void QueueRunner::wake() {
 }
 
 queue::Destination QueueRunner::destination_of(const std::string& address) const {
-    const auto config = server_.config();
+    if (relay_) return *relay_;
     queue::Destination d;
-    if (!config->relay.host.empty()) {
-        HostPort hp = parse_host_port(config->relay.host, 25);
-        d.key = "relay:" + hp.str();
-        d.relay_host = hp.host;
-        d.relay_port = hp.port;
-        return d;
-    }
     d.domain = domain_of(address);
     d.key = "mx:" + d.domain;
     return d;

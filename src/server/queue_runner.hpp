@@ -17,6 +17,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -75,6 +76,7 @@ private:
     Server& server_;
     queue::Policy policy_;
     std::size_t max_per_destination_;
+    std::optional<queue::Destination> relay_;  // [relay] host: every recipient goes there
 
     std::mutex mutex_;  // guards everything below
     std::map<std::string, EntryPtr> entries_;
