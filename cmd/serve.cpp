@@ -209,7 +209,7 @@ int serve(Context& ctx, bool foreground) {
     }
 
     // One server per spool: the queue runner's lock, held for as long as we run.
-    auto spool_lock = server.spool().try_lock();
+    auto spool_lock = server.spool().try_lock(std::chrono::seconds(10));
     if (!spool_lock)
         throw Error(ErrorKind::temporary, fmt::format("another vpsmail serve runs with the spool {}", config.paths.spool_dir));
     server::QueueRunner& runner = server.start_queue();

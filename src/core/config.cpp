@@ -228,6 +228,9 @@ const std::vector<Key>& keys() {
              for (const auto& net : c.smtp.trusted_networks) check_network(net, w);
          },
          [](const Config& c) { return ConfigValue(c.smtp.trusted_networks); }},
+        {"smtp", "strict_8bitmime", T::boolean, none,
+         [](Config& c, const toml::node& n, const std::string&) { c.smtp.strict_8bitmime = *n.value<bool>(); },
+         [](const Config& c) { return ConfigValue(c.smtp.strict_8bitmime); }},
         {"submission", "listen", T::array, none,
          [](Config& c, const toml::node& n, const std::string& w) { c.submission.listen = listen_list(n, w); },
          [](const Config& c) { return ConfigValue(listen_strings(c.submission.listen)); }},

@@ -67,6 +67,7 @@ struct Config {
     struct Smtp {
         std::vector<ListenAddress> listen;
         std::vector<std::string> trusted_networks;  ///< CIDR blocks that may relay without AUTH
+        bool strict_8bitmime = false;  ///< refuse 8-bit text without BODY=8BITMIME (554 5.6.0)
     } smtp;
     struct Submission {
         std::vector<ListenAddress> listen;

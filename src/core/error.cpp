@@ -14,6 +14,7 @@ int exit_code(ErrorKind kind) noexcept {
     case ErrorKind::no_such_domain: return EX_NOHOST;
     case ErrorKind::exists: return EX_CANTCREAT;
     case ErrorKind::temporary: return EX_TEMPFAIL;
+    case ErrorKind::no_space: return EX_TEMPFAIL;
     case ErrorKind::permission: return EX_NOPERM;
     case ErrorKind::config: return EX_CONFIG;
     case ErrorKind::limit: return EX_DATAERR;
@@ -30,6 +31,7 @@ const char* kind_name(ErrorKind kind) noexcept {
     case ErrorKind::no_such_domain: return "no_such_domain";
     case ErrorKind::exists: return "exists";
     case ErrorKind::temporary: return "temporary";
+    case ErrorKind::no_space: return "no_space";
     case ErrorKind::permission: return "permission";
     case ErrorKind::config: return "config";
     case ErrorKind::limit: return "limit";
@@ -39,8 +41,15 @@ const char* kind_name(ErrorKind kind) noexcept {
 }
 
 ErrorKind errno_kind(int err) noexcept {
-    return err == EACCES || err == EPERM || err == EROFS ? ErrorKind::permission : ErrorKind::temporary;
+    switch (err) {
+    case EACCES: case EPERM: case EROFS: return ErrorKind::permission;
+    // RFC 3463 X.3.1: the mail system's storage is full; it clears without the client's help.
+    case ENOSPC: case EDQUOT: return ErrorKind::no_space;
+    default: return ErrorKind::temporary;
+    }
 }
+
+bool is_temporary(ErrorKind kind) noexcept { return kind == ErrorKind::temporary || kind == ErrorKind::no_space; }
 
 std::string errno_text(const std::string& what, int err) {
     return what + ": " + std::strerror(err);

@@ -15,6 +15,7 @@ enum class ErrorKind {
     no_such_domain,  ///< a domain that is not a local domain (EX_NOHOST)
     exists,          ///< the thing to create is there already (EX_CANTCREAT)
     temporary,       ///< try again later: busy database, I/O (EX_TEMPFAIL)
+    no_space,        ///< the file system is full (ENOSPC, EDQUOT): temporary too (EX_TEMPFAIL)
     permission,      ///< file permissions, read-only database (EX_NOPERM)
     config,          ///< configuration file or store schema (EX_CONFIG)
     limit,           ///< a size or count limit (EX_DATAERR)
@@ -45,8 +46,12 @@ const char* kind_name(ErrorKind kind) noexcept;
 /// "text: strerror(errno)" for system call failures.
 std::string errno_text(const std::string& what, int err);
 
-/// The kind of a failed file system call: permission for EACCES, EPERM and EROFS; temporary for
-/// the rest (ENOSPC, EDQUOT, EIO, EMFILE, ...), which a retry may cure. The one errno table.
+/// The kind of a failed file system call: permission for EACCES, EPERM and EROFS; no_space for
+/// ENOSPC and EDQUOT; temporary for the rest (EIO, EMFILE, ...), which a retry may cure.
+/// The one errno table.
 ErrorKind errno_kind(int err) noexcept;
+
+/// A retry may cure it: temporary and no_space.
+bool is_temporary(ErrorKind kind) noexcept;
 
 }  // namespace vpsmail

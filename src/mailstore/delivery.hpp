@@ -56,19 +56,21 @@ public:
     /// on, so add it before the first write(); the others may come any time before commit().
     /// Returns false, changing nothing, when this Maildir (by device and inode) is a recipient
     /// already: a mailbox gets a message once. Throws Error(permission) when new/ or tmp/
-    /// cannot be written, Error(temporary) for other file system failures, naming the path;
-    /// the Delivery is then unchanged. Error(internal) after commit() or abort().
+    /// cannot be written, Error(no_space) for ENOSPC/EDQUOT, Error(temporary) for other file
+    /// system failures, naming the path; the Delivery is then unchanged. Error(internal) after
+    /// commit() or abort().
     bool add(const std::string& maildir);
 
     /// Appends bytes to the message (buffered; written to tmp/ in 64 KiB pieces). Throws
-    /// Error(temporary) (ENOSPC, EDQUOT, EIO) naming the file, after aborting the delivery;
-    /// Error(internal) before the first add() or after commit()/abort().
+    /// Error(no_space) (ENOSPC, EDQUOT) or Error(temporary) (EIO) naming the file, after
+    /// aborting the delivery; Error(internal) before the first add() or after commit()/abort().
     void write(std::string_view bytes);
 
     /// Makes the message durable and visible in every recipient's new/, in add() order, and
     /// returns where. Blocks for the fsyncs: run it off network threads (DESIGN.md 4). On any
-    /// failure nothing of the message stays in new/ or tmp/ and it throws: Error(temporary)
-    /// when the bytes or a folder could not be fsync'd, or for ENOSPC/EIO/..., and
+    /// failure nothing of the message stays in new/ or tmp/ and it throws: Error(no_space) for
+    /// ENOSPC/EDQUOT, Error(temporary) when the bytes or a folder could not be fsync'd or for
+    /// EIO/..., and
     /// Error(permission) for EACCES/EPERM/EROFS, naming the path; Error(internal) without a
     /// recipient or after commit()/abort(). The Delivery is finished either way.
     std::vector<DeliveredFile> commit();

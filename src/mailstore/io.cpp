@@ -15,7 +15,8 @@ Error io_error(std::string_view what, const std::string& path, std::string_view 
 
 Error sync_error(const std::string& path, int err) {
     // DESIGN.md 9: a message is acknowledged only once on disk; one that is not may be retried.
-    return Error(ErrorKind::temporary, fmt::format("cannot write {} to disk: {}", path, std::strerror(err)),
+    const ErrorKind kind = errno_kind(err) == ErrorKind::no_space ? ErrorKind::no_space : ErrorKind::temporary;
+    return Error(kind, fmt::format("cannot write {} to disk: {}", path, std::strerror(err)),
                  fmt::format("fsync: errno {}", err));
 }
 

@@ -14,12 +14,13 @@ namespace vpsmail::mailstore::detail {
 /// fsync(2) or a replacement for it (tests inject failures): 0, or -1 with errno set.
 using FsyncFunction = std::function<int(int fd)>;
 
-/// Error(permission) for EACCES/EPERM/EROFS, Error(temporary) for anything else (ENOSPC,
-/// EDQUOT, EIO, EMFILE, ...). Message "cannot <what> <path>: <strerror>", detail
+/// Error(permission) for EACCES/EPERM/EROFS, Error(no_space) for ENOSPC/EDQUOT,
+/// Error(temporary) for anything else (EIO, EMFILE, ...): core's errno_kind(). Message "cannot <what> <path>: <strerror>", detail
 /// "<call>: errno <n>".
 Error io_error(std::string_view what, const std::string& path, std::string_view call, int err);
 
-/// As io_error, but always Error(temporary): data that did not reach the disk may on a retry.
+/// As io_error, but Error(no_space) for ENOSPC/EDQUOT and Error(temporary) for every other
+/// errno: data that did not reach the disk may on a retry.
 Error sync_error(const std::string& path, int err);
 
 /// Owns one file descriptor; closes it when destroyed. Move-only.

@@ -327,15 +327,19 @@ asio::awaitable<Attempt> attempt(State& st, const Destination& d, const Target& 
     co_return result;
 }
 
-// A Resolver callback (on the resolver's thread) as an awaitable on this coroutine's strand.
-template <class Result, class Start>
-asio::awaitable<Result> await_dns(Start start) {
+// A Resolver lookup as an awaitable on this coroutine's strand; the callback runs on the
+// resolver's thread and posts the answer back. The initiating lambda captures only references:
+// GCC 12 destroys a lambda temporary inside a co_await expression twice, which frees its
+// by-value captures (a std::string, an executor) twice.
+template <class Result>
+asio::awaitable<Result> await_dns(Resolver& resolver, void (Resolver::*lookup)(const std::string&, std::function<void(Result)>),
+                                  std::string name) {
     auto ex = co_await asio::this_coro::executor;
     co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(Result)>(
-        [ex, start](auto handler) mutable {
+        [&resolver, &lookup, &name, &ex](auto handler) {
             auto h = std::make_shared<decltype(handler)>(std::move(handler));
             auto work = std::make_shared<asio::executor_work_guard<asio::any_io_executor>>(ex);
-            start([ex, h, work](Result r) {
+            (resolver.*lookup)(name, [ex = ex, h, work](Result r) {
                 asio::post(ex, [h, work, r = std::move(r)]() mutable { (*h)(std::move(r)); });
             });
         },
@@ -354,9 +358,7 @@ asio::awaitable<Route> route_of(State& st, const Destination& d) {
         r.hosts.push_back(d.relay_host);
         co_return r;
     }
-    MxResult mx = co_await await_dns<MxResult>([&st, domain = d.domain](std::function<void(MxResult)> done) {
-        st.resolver->lookup_mx(domain, std::move(done));
-    });
+    MxResult mx = co_await await_dns<MxResult>(*st.resolver, &Resolver::lookup_mx, d.domain);
     switch (mx.status) {
     case DnsStatus::ok:
         for (auto& h : mx.hosts) r.hosts.push_back(h.host);
@@ -385,9 +387,7 @@ asio::awaitable<std::vector<std::string>> addresses_of(State& st, const std::str
     if (literal.starts_with("IPv6:")) literal = literal.substr(5);  // RFC 5321 4.1.3
     asio::ip::make_address(literal, ec);
     if (!ec) co_return std::vector<std::string>{literal};
-    AddressResult a = co_await await_dns<AddressResult>([&st, host](std::function<void(AddressResult)> done) {
-        st.resolver->lookup_addresses(host, std::move(done));
-    });
+    AddressResult a = co_await await_dns<AddressResult>(*st.resolver, &Resolver::lookup_addresses, host);
     if (a.status != DnsStatus::ok) {
         error = a.status == DnsStatus::temporary ? fmt::format("DNS lookup of {} failed: {}", host, a.error)
                                                  : fmt::format("{} has no address", host);
@@ -428,8 +428,12 @@ asio::awaitable<void> deliver(State& st, const Destination& d) {
             if (st.is_stopping()) co_return;
             Target t{host, address, relay ? d.relay_port : st.settings.port, relay, relay && d.relay_port == 465};
             Attempt a = co_await attempt(st, d, t, true);
-            if (a.tls_failed && !st.settings.require_tls) {
-                // Opportunistic TLS that breaks is no TLS: once more in clear, as Postfix does.
+            // Opportunistic TLS that breaks is no TLS: once more in clear, as Postfix does. Not to
+            // a smart host whose certificate we check or that gets our password: breaking the
+            // handshake must not be a way to make us talk in clear.
+            const bool may_fall_back = !st.settings.require_tls &&
+                                       !(relay && (st.settings.relay_tls_verify || !st.settings.username.empty()));
+            if (a.tls_failed && may_fall_back) {
                 log::line("outbound_tls_fallback", {{"destination", d.key}, {"host", host}, {"ip", address}});
                 a = co_await attempt(st, d, t, false);
             }

@@ -317,6 +317,8 @@ void drop_privileges(const std::string& user) {
 void serve(const Settings& settings, const std::function<void()>& reload) {
     std::signal(SIGPIPE, SIG_IGN);  // a closed stderr or socket is an error code, not death
     asio::io_context io;
+    // Before anything is printed: a SIGTERM right after the listening lines is a clean stop.
+    asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
     Shared shared(settings, io);
     shared.tls = load_tls(settings);
 
@@ -362,7 +364,6 @@ void serve(const Settings& settings, const std::function<void()>& reload) {
         if (settings.on_outbound) settings.on_outbound(outbound->nudger());
     }
 
-    asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
     asio::steady_timer grace(io);
     std::function<void()> wait_signal;
     wait_signal = [&] {

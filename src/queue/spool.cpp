@@ -658,15 +658,18 @@ std::size_t Spool::remove_stale_tmp(std::chrono::system_clock::time_point now, s
     return removed;
 }
 
-std::optional<SpoolLock> Spool::try_lock() const {
+std::optional<SpoolLock> Spool::try_lock(std::chrono::milliseconds wait) const {
     const std::string path = dir_ + "/lock";
     int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0) throw io_error("open", path, errno);
     SpoolLock lock(fd);
+    const auto deadline = std::chrono::steady_clock::now() + wait;
     while (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
         if (errno == EINTR) continue;
-        if (errno == EWOULDBLOCK) return std::nullopt;
-        throw io_error("lock", path, errno);
+        if (errno != EWOULDBLOCK) throw io_error("lock", path, errno);
+        // The holder may be a queue command editing the spool for a moment.
+        if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
+        ::usleep(20000);
     }
     return lock;
 }

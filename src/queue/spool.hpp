@@ -156,13 +156,14 @@ public:
     /// commit of folder fsyncs. `fsync` empty means ::fsync (used for folders only).
     explicit Spool(std::string dir, FsyncFunction fsync = {});
 
-    /// Makes the spool's folders when missing. Throws Error(permission/temporary) naming them.
+    /// Makes the spool's folders when missing. Throws Error(permission/no_space/temporary)
+    /// naming them.
     void create() const;
 
     /// Writes the message and its envelope durably (both fsync'd, renamed, folders fsync'd)
     /// and returns the new id. The stored envelope's size is message.size(). Throws
-    /// Error(temporary) on ENOSPC and I/O errors, leaving nothing behind in msg/ or env/.
-    /// Thread-safe.
+    /// Error(no_space) on ENOSPC/EDQUOT and Error(temporary) on other I/O errors, leaving
+    /// nothing behind in msg/ or env/. Thread-safe.
     std::string add(const Envelope& envelope, std::string_view message) const;
 
     /// Every queued message that can be read, oldest first; damaged entries are skipped (see
@@ -208,9 +209,9 @@ public:
     std::size_t remove_stale_tmp(std::chrono::system_clock::time_point now = std::chrono::system_clock::now(),
                                  std::chrono::seconds min_age = std::chrono::hours(1)) const;
 
-    /// The runner lock, or nullopt when another process holds it. Non-blocking. Throws
-    /// Error(temporary/permission) when <dir>/lock cannot be opened.
-    std::optional<SpoolLock> try_lock() const;
+    /// The runner lock, or nullopt when another process still holds it after `wait` (0:
+    /// do not wait). Throws Error(temporary/permission) when <dir>/lock cannot be opened.
+    std::optional<SpoolLock> try_lock(std::chrono::milliseconds wait = std::chrono::milliseconds(0)) const;
 
     // Admin operations (CLI and control socket). Each reads the envelope, edits it with the
     // function of the same name below and update()s it; returns the message as written. They

@@ -16,6 +16,7 @@
 #include <arpa/inet.h>
 #include <map>
 #include <set>
+#include <sys/statvfs.h>
 
 namespace vpsmail::server {
 namespace {
@@ -116,6 +117,24 @@ public:
 
     std::chrono::system_clock::time_point now() override { return std::chrono::system_clock::now(); }
 
+    // The recipients are not known yet: the message may go to the Maildirs or the spool, so
+    // both file systems need room for it, and half as much again for the messages arriving
+    // meanwhile. A path that cannot be asked about refuses nothing.
+    Verdict check_space(std::uint64_t size) override {
+        const auto config = server_.config();
+        for (const std::string* path : {&config->paths.mail_root, &config->paths.spool_dir}) {
+            struct statvfs fs {};
+            if (::statvfs(path->c_str(), &fs) != 0) continue;
+            const std::uint64_t free = static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize;
+            if (free < size || free - size < size / 2) {
+                log::line("no_space", {{"session", peer_.id}, {"path", *path}, {"size", std::to_string(size)},
+                                       {"free", std::to_string(free)}});
+                return Verdict::refuse(smtp::reply(ReplyId::insufficient_storage));
+            }
+        }
+        return Verdict::accept();
+    }
+
     // The account's quota is reached (with `adding` more bytes)?
     bool over_quota(const std::string& mailbox, std::uint64_t adding) {
         auto [local, domain] = split_mailbox(mailbox);
@@ -139,7 +158,10 @@ public:
     }
 
     void start() override { session_.start(); }
-    void receive(std::string_view bytes) override { session_.receive(std::span<const char>(bytes.data(), bytes.size())); }
+    void receive(std::string_view bytes) override {
+        session_.receive(std::span<const char>(bytes.data(), bytes.size()));
+        log_violation();
+    }
     std::string take_output() override { return session_.take_output(); }
     bool wants_starttls() const override { return session_.wants_starttls(); }
     void tls_started(std::string_view version, std::string_view cipher) override {
@@ -170,11 +192,19 @@ public:
             smtp::ActionResult result;
             if (auto* login = std::get_if<smtp::VerifyPassword>(&action)) result = verify_login(server_, *login, peer_);
             else result = deliver_message(server_, std::get<smtp::Deliver>(action), peer_);
-            return [this, result = std::move(result)]() mutable { session_.complete(std::move(result)); };
+            return [this, result = std::move(result)]() mutable {
+                session_.complete(std::move(result));
+                log_violation();
+            };
         });
     }
 
 private:
+    void log_violation() {
+        if (auto v = session_.take_pipelining_violation())
+            log::line("improper_pipelining", {{"session", peer_.id}, {"after", v->after}, {"pipelining", v->negotiated ? "yes" : "no"}});
+    }
+
     smtp::SessionConfig session_config(smtp::Mode mode) const {
         smtp::SessionConfig c;
         c.hostname = config_->server.hostname;
@@ -185,6 +215,7 @@ private:
         c.peer_address = peer_.address;
         c.max_message_size = config_->limits.max_message_size;
         c.max_recipients = static_cast<std::size_t>(config_->limits.max_recipients);
+        c.strict_8bitmime = config_->smtp.strict_8bitmime;
         c.session_id = peer_.id;
         return c;
     }
@@ -230,7 +261,7 @@ smtp::PasswordResult verify_login(Server& server, const smtp::VerifyPassword& ac
             }
         }
     } catch (const Error& e) {
-        if (e.kind() == ErrorKind::temporary || e.kind() == ErrorKind::config || e.kind() == ErrorKind::permission) {
+        if (is_temporary(e.kind()) || e.kind() == ErrorKind::config || e.kind() == ErrorKind::permission) {
             log::line("auth", {{"session", peer.id}, {"user", action.username}, {"result", "error"}, {"error", e.what()}});
             return smtp::PasswordResult::temporary_failure;
         }
@@ -293,6 +324,9 @@ smtp::DeliveryResult deliver_message(Server& server, const smtp::Deliver& action
     const smtp::Envelope& envelope = action.envelope;
     const std::string return_path = envelope.return_path ? envelope.return_path->str() : std::string();
     const std::size_t count = envelope.recipients.size();
+    const std::string_view undeclared_8bit = action.undeclared_8bit ? "yes" : "no";
+    // What a recipient whose Maildir or spool write failed hears: 452 4.3.1 for a full disk.
+    Reply write_failure = smtp::reply(ReplyId::temporary_failure);
 
     smtp::DeliveryResult result;
     result.recipients.assign(count, Verdict::refuse(smtp::reply(ReplyId::temporary_failure)));
@@ -348,11 +382,13 @@ smtp::DeliveryResult deliver_message(Server& server, const smtp::Deliver& action
                 for (std::size_t k = 0; k < files.size() && k < added.size(); ++k) {
                     stored[added[k]] = true;
                     log::line("delivered", {{"session", peer.id}, {"id", envelope.id}, {"from", return_path},
-                                            {"mailbox", added[k]}, {"file", files[k].name}});
+                                            {"mailbox", added[k]}, {"file", files[k].name}, {"undeclared_8bit", undeclared_8bit}});
                 }
             }
         } catch (const Error& e) {
-            log::line("delivery_failed", {{"session", peer.id}, {"id", envelope.id}, {"error", e.what()}, {"detail", e.detail()}});
+            if (e.kind() == ErrorKind::no_space) write_failure = smtp::reply_for(e);
+            log::line("delivery_failed", {{"session", peer.id}, {"id", envelope.id}, {"kind", kind_name(e.kind())},
+                                          {"error", e.what()}, {"detail", e.detail()}});
         }
     }
 
@@ -396,9 +432,12 @@ smtp::DeliveryResult deliver_message(Server& server, const smtp::Deliver& action
             std::string id = server.enqueue(spooled, action.message);
             for (std::size_t owner : remote_owner) remote_ok[owner] = true;
             for (const auto& r : spooled.recipients)
-                log::line("queued", {{"session", peer.id}, {"id", envelope.id}, {"queue_id", id}, {"from", return_path}, {"to", r.address}});
+                log::line("queued", {{"session", peer.id}, {"id", envelope.id}, {"queue_id", id}, {"from", return_path},
+                                     {"to", r.address}, {"undeclared_8bit", undeclared_8bit}});
         } catch (const Error& e) {
-            log::line("queue_failed", {{"session", peer.id}, {"id", envelope.id}, {"error", e.what()}, {"detail", e.detail()}});
+            if (e.kind() == ErrorKind::no_space) write_failure = smtp::reply_for(e);
+            log::line("queue_failed", {{"session", peer.id}, {"id", envelope.id}, {"kind", kind_name(e.kind())},
+                                       {"error", e.what()}, {"detail", e.detail()}});
         }
     }
 
@@ -450,7 +489,7 @@ smtp::DeliveryResult deliver_message(Server& server, const smtp::Deliver& action
         else if (mailboxes[i].empty() && remotes[i].empty() && external_failure)
             result.recipients[i] = Verdict::refuse(*external_failure);
         else if (mailboxes[i].empty() && remotes[i].empty() && failure[i]) result.recipients[i] = Verdict::refuse(*failure[i]);
-        // else: the temporary failure set above (a write or spool error; the client retries).
+        else result.recipients[i] = Verdict::refuse(write_failure);  // a write or spool error; the client retries
         if (temporary == OnTemporaryFailure::queue && !result.recipients[i].accepted() && result.recipients[i].refusal->temporary()) {
             queue::SpoolRecipient r = spool_recipient(rcpt, rcpt.address.str());
             r.local = true;

@@ -35,6 +35,7 @@ constexpr Row rows[] = {
     {ReplyId::too_many_auth_failures, 421, "4.7.0", "Too many authentication failures, closing connection"},
     {ReplyId::internal_error, 421, "4.3.0", "Internal error, closing connection"},
     {ReplyId::temporary_failure, 451, "4.3.0", "Temporary failure, try again later"},
+    {ReplyId::insufficient_storage, 452, "4.3.1", "Insufficient system storage, try again later"},  // RFC 3463 X.3.1
     {ReplyId::too_many_recipients, 452, "4.5.3", "Too many recipients"},  // RFC 5321 4.5.3.1.10
     {ReplyId::tls_unavailable, 454, "4.7.0", "TLS not available"},         // RFC 3207 4
     {ReplyId::auth_temporary, 454, "4.7.0", "Temporary authentication failure"},  // RFC 4954 6
@@ -56,6 +57,7 @@ constexpr Row rows[] = {
     {ReplyId::auth_in_transaction, 503, "5.5.1", "AUTH is not allowed during a mail transaction"},  // RFC 4954 4
     {ReplyId::tls_already_active, 503, "5.5.1", "TLS already active"},
     {ReplyId::binarymime_needs_bdat, 503, "5.5.1", "BODY=BINARYMIME needs BDAT, not DATA"},  // RFC 3030 3
+    {ReplyId::improper_pipelining, 503, "5.5.0", "Improper use of SMTP command pipelining"},  // RFC 2920 3.1
     {ReplyId::auth_mechanism_unknown, 504, "5.5.4", "Unrecognized authentication type"},  // RFC 4954 4
     {ReplyId::auth_required, 530, "5.7.0", "Authentication required"},  // RFC 4954 6
     {ReplyId::auth_failed, 535, "5.7.8", "Authentication credentials invalid"},  // RFC 4954 6
@@ -68,6 +70,8 @@ constexpr Row rows[] = {
     {ReplyId::sender_not_owned, 553, "5.7.1", "Sender address not owned by the authenticated user"},
     {ReplyId::utf8_needed, 553, "5.6.7", "Non-ASCII address needs the SMTPUTF8 parameter"},  // RFC 6531 3.5
     {ReplyId::bare_newline_data, 554, "5.6.0", "Message refused: bare CR or LF (lines must end with CRLF)"},
+    // RFC 6152 3: 8-bit text needs BODY=8BITMIME (refused only with [smtp] strict_8bitmime).
+    {ReplyId::undeclared_8bit, 554, "5.6.0", "Message contains 8-bit data but BODY=8BITMIME was not declared"},
     {ReplyId::transaction_failed, 554, "5.0.0", "Transaction failed"},
     {ReplyId::unknown_parameter, 555, "5.5.4", "Parameter not recognized"},  // RFC 5321 4.1.1.11
 };
@@ -104,6 +108,7 @@ Reply reply(ReplyId id, std::string_view detail) {
 Reply reply_for(const Error& error) {
     switch (error.kind()) {
     case ErrorKind::temporary: return reply(ReplyId::temporary_failure);
+    case ErrorKind::no_space: return reply(ReplyId::insufficient_storage);
     case ErrorKind::no_such_user: return reply(ReplyId::recipient_unknown);
     case ErrorKind::no_such_domain: return reply(ReplyId::domain_unknown);
     case ErrorKind::permission: return reply(ReplyId::permission_denied);

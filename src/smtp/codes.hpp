@@ -46,6 +46,7 @@ enum class ReplyId {
     too_many_auth_failures,  ///< 421 4.7.0
     internal_error,          ///< 421 4.3.0
     temporary_failure,       ///< 451 4.3.0
+    insufficient_storage,    ///< 452 4.3.1 disk full (ENOSPC)
     too_many_recipients,     ///< 452 4.5.3
     tls_unavailable,         ///< 454 4.7.0
     auth_temporary,          ///< 454 4.7.0
@@ -67,6 +68,7 @@ enum class ReplyId {
     auth_in_transaction,     ///< 503 5.5.1
     tls_already_active,      ///< 503 5.5.1
     binarymime_needs_bdat,   ///< 503 5.5.1
+    improper_pipelining,     ///< 503 5.5.0 a command sent before the reply it had to wait for
     auth_mechanism_unknown,  ///< 504 5.5.4
     auth_required,           ///< 530 5.7.0
     auth_failed,             ///< 535 5.7.8
@@ -79,6 +81,7 @@ enum class ReplyId {
     sender_not_owned,        ///< 553 5.7.1
     utf8_needed,             ///< 553 5.6.7
     bare_newline_data,       ///< 554 5.6.0
+    undeclared_8bit,         ///< 554 5.6.0 [smtp] strict_8bitmime
     transaction_failed,      ///< 554 5.0.0
     unknown_parameter,       ///< 555 5.5.4
 };
@@ -87,7 +90,7 @@ enum class ReplyId {
 Reply reply(ReplyId id, std::string_view detail = {});
 
 /// The reply for an error a port threw (the SMTP row of DESIGN.md section 6): temporary ->
-/// 451 4.3.0, no_such_user -> 550 5.1.1, no_such_domain -> 550 5.1.2, permission -> 550 5.7.1,
+/// 451 4.3.0, no_space -> 452 4.3.1, no_such_user -> 550 5.1.1, no_such_domain -> 550 5.1.2, permission -> 550 5.7.1,
 /// limit -> 552 5.3.4, bad_data -> 501 5.5.4; usage, exists, config and internal are
 /// unexpected and give 421 4.3.0, which ends the session.
 Reply reply_for(const Error& error);

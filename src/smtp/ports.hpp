@@ -10,6 +10,7 @@
 #include "smtp/command.hpp"
 
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <variant>
@@ -74,6 +75,12 @@ public:
 
     /// The time for the Received header (RFC 5322 3.3 date).
     virtual std::chrono::system_clock::time_point now() = 0;
+
+    /// MAIL with SIZE=`size` (RFC 1870 6.1): is there room to store such a message now?
+    /// Refuse with 452 4.3.1 (RFC 3463 X.3.1) when the file systems it would go to are too
+    /// full. Asked only when the client declared a size within the limit. The default
+    /// implementation accepts.
+    virtual Verdict check_space(std::uint64_t /*size*/) { return Verdict::accept(); }
 };
 
 /// Slow effect: verify a password (crypt(3), throttling).
@@ -91,6 +98,9 @@ struct Deliver {
     Envelope envelope;
     std::string message;
     std::string authenticated_user;  ///< empty when not authenticated
+    /// The text holds octets >= 0x80 that MAIL did not declare (no BODY=8BITMIME, BINARYMIME
+    /// or SMTPUTF8); envelope.body says 8BITMIME all the same, as the text is.
+    bool undeclared_8bit = false;
 };
 
 /// One Verdict per envelope recipient, in order. RFC 5321 6.1: when at least one is accepted

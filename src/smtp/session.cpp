@@ -22,6 +22,21 @@ constexpr unsigned command_states = bit(State::fresh) | bit(State::greeted) | bi
 // command line is held to 512 (RFC 5321 4.5.3.1.4) once its verb is known.
 constexpr std::size_t max_auth_line = 12288;
 
+// Row flags.
+// RFC 3030 2: the chunk follows BDAT whatever the reply, so it is read before a sequence error
+// is given.
+constexpr unsigned takes_chunk = 1;
+// RFC 2920 3.1: only last in a pipelined group; the client waits for the reply. HELO too: it
+// answers without PIPELINING.
+constexpr unsigned ends_group = 2;
+// Run even when sent too early: QUIT changes nothing, and a client that waits for its 221
+// (`printf 'EHLO x\r\nQUIT\r\n' | nc`) would otherwise wait for the timeout.
+constexpr unsigned runs_early = 4;
+
+bool has_8bit(std::string_view text) noexcept {
+    return std::any_of(text.begin(), text.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; });
+}
+
 std::string_view first_word(std::string_view& text) {
     auto space = text.find(' ');
     std::string_view word = text.substr(0, space);
@@ -34,32 +49,33 @@ std::string_view first_word(std::string_view& text) {
 
 // One row per command (DESIGN.md section 4): the states it is allowed in, the reply when it
 // is out of sequence (after need_helo / need_mail / need_rcpt, which follow from the state),
-// a check step that may refuse it, and its handler.
+// a check step that may refuse it, its handler, and its pipelining flags.
 struct Session::Row {
     std::string_view name;
     unsigned states;
     ReplyId out_of_sequence;
     std::optional<Reply> (Session::*check)(const Command&);
     void (Session::*handle)(const Command&);
-    // RFC 3030 2: the chunk follows BDAT whatever the reply, so it is read before a sequence
-    // error is given.
-    bool takes_chunk = false;
+    unsigned flags = 0;  ///< takes_chunk, ends_group, runs_early
 };
 
 const Session::Row Session::table_[] = {
-    {"EHLO", command_states, ReplyId::bad_sequence, &Session::check_none, &Session::cmd_ehlo},
-    {"HELO", command_states, ReplyId::bad_sequence, &Session::check_none, &Session::cmd_helo},
+    {"EHLO", command_states, ReplyId::bad_sequence, &Session::check_none, &Session::cmd_ehlo, ends_group},
+    {"HELO", command_states, ReplyId::bad_sequence, &Session::check_none, &Session::cmd_helo, ends_group},
     {"MAIL", bit(State::greeted), ReplyId::nested_mail, &Session::check_mail, &Session::cmd_mail},
     {"RCPT", bit(State::mail) | bit(State::rcpt), ReplyId::bad_sequence, &Session::check_none, &Session::cmd_rcpt},
-    {"DATA", bit(State::rcpt), ReplyId::bad_sequence, &Session::check_none, &Session::cmd_data},
-    {"BDAT", bit(State::rcpt) | bit(State::bdat), ReplyId::bad_sequence, &Session::check_none, &Session::cmd_bdat, true},
+    {"DATA", bit(State::rcpt), ReplyId::bad_sequence, &Session::check_none, &Session::cmd_data, ends_group},
+    {"BDAT", bit(State::rcpt) | bit(State::bdat), ReplyId::bad_sequence, &Session::check_none, &Session::cmd_bdat, takes_chunk},
     {"RSET", command_states, ReplyId::bad_sequence, &Session::check_none, &Session::cmd_rset},
-    {"NOOP", command_states, ReplyId::bad_sequence, &Session::check_none, &Session::cmd_noop},
-    {"QUIT", command_states, ReplyId::bad_sequence, &Session::check_none, &Session::cmd_quit},
-    {"VRFY", command_states, ReplyId::bad_sequence, &Session::check_none, &Session::cmd_vrfy},
-    {"EXPN", command_states, ReplyId::bad_sequence, &Session::check_none, &Session::cmd_expn},
+    {"NOOP", command_states, ReplyId::bad_sequence, &Session::check_none, &Session::cmd_noop, ends_group},
+    {"QUIT", command_states, ReplyId::bad_sequence, &Session::check_none, &Session::cmd_quit, ends_group | runs_early},
+    {"VRFY", command_states, ReplyId::bad_sequence, &Session::check_none, &Session::cmd_vrfy, ends_group},
+    {"EXPN", command_states, ReplyId::bad_sequence, &Session::check_none, &Session::cmd_expn, ends_group},
     {"HELP", command_states, ReplyId::bad_sequence, &Session::check_none, &Session::cmd_help},
-    {"STARTTLS", bit(State::greeted), ReplyId::bad_sequence, &Session::check_starttls, &Session::cmd_starttls},
+    // RFC 3207 4: STARTTLS ends a group.
+    {"STARTTLS", bit(State::greeted), ReplyId::bad_sequence, &Session::check_starttls, &Session::cmd_starttls, ends_group},
+    // RFC 4954 4: AUTH ends a group unless it completes in one step (PLAIN with an initial
+    // response); after_command() tells by the 334.
     {"AUTH", bit(State::greeted), ReplyId::auth_in_transaction, &Session::check_auth, &Session::cmd_auth},
 };
 
@@ -114,6 +130,12 @@ void Session::complete(ActionResult result) {
     pump();
 }
 
+std::optional<PipeliningViolation> Session::take_pipelining_violation() {
+    std::optional<PipeliningViolation> v;
+    v.swap(violation_);
+    return v;
+}
+
 void Session::tls_started() {
     if (!starttls_pending_) return;
     // RFC 3207 4.2: forget everything learnt from the client before TLS, EHLO included; and
@@ -121,6 +143,7 @@ void Session::tls_started() {
     starttls_pending_ = false;
     tls_ = true;
     input_.clear();
+    early_bytes_ = 0;
     reset_transaction();
     state_ = State::fresh;
     esmtp_ = false;
@@ -154,21 +177,43 @@ void Session::guarded(F&& step) {
 
 void Session::pump() {
     while (pending_ == Pending::none && !starttls_pending_ && state_ != State::closed) {
+        const std::size_t unread = input_.size();
+        // This step starts in bytes sent before a reply the client had to wait for.
+        const bool early = early_bytes_ > 0;
         if (state_ == State::data) {
+            if (early) early_text_ = true;
             guarded([&] { take_data(); });
+            used(unread);
             if (state_ == State::data) return;  // all input used, the end not yet seen
             continue;
         }
         if (state_ == State::chunk) {
             guarded([&] { take_chunk(); });
+            used(unread);
             if (state_ == State::chunk) return;
             continue;
         }
         auto line = input_.read_line(max_auth_line);
+        used(unread);
         if (!line) return;
-        if (state_ == State::auth) guarded([&] { take_sasl_line(*line); });
-        else guarded([&] { take_line(*line); });
+        if (state_ == State::auth) guarded([&] { take_sasl_line(*line, early); });
+        else guarded([&] { take_line(*line, early); });
     }
+}
+
+void Session::used(std::size_t unread_before) noexcept {
+    const std::size_t consumed = unread_before - input_.size();
+    early_bytes_ -= std::min(early_bytes_, consumed);
+}
+
+void Session::after_command(std::string_view verb, bool ends_group, bool pipelining) {
+    // A BDAT's chunk belongs to it; what follows the chunk is not told apart (BDAT ends no
+    // group when the client has PIPELINING, and CHUNKING needs EHLO).
+    if (!ends_group || early_bytes_ > 0 || input_.size() == 0 || state_ == State::closed || state_ == State::chunk) return;
+    // RFC 2920 3.1: the client had to wait for this reply, so what is here already came
+    // before it.
+    early_bytes_ = input_.size();
+    violation_ = PipeliningViolation{std::string(verb), pipelining};
 }
 
 void Session::send(const Reply& r) {
@@ -218,7 +263,7 @@ Reply Session::sequence_reply(const Row& row) const {
     return reply(row.out_of_sequence);
 }
 
-void Session::take_line(const wire::Line& line) {
+void Session::take_line(const wire::Line& line, bool early) {
     if (line.too_long) return bad_command(reply(ReplyId::line_too_long));
     // RFC 5321 2.3.8: a line ends with CRLF only; a bare CR or LF is refused, never guessed at.
     if (line.bare_lf || line.bare_cr) return bad_command(reply(ReplyId::bare_newline_command));
@@ -226,10 +271,26 @@ void Session::take_line(const wire::Line& line) {
     if (command.verb != "AUTH" && line.text.size() + 2 > wire::max_command_line)
         return bad_command(reply(ReplyId::line_too_long));
     const Row* row = find_row(command.verb);
+    if (early && (row == nullptr || !(row->flags & (takes_chunk | runs_early))))
+        return bad_command(reply(ReplyId::improper_pipelining));  // RFC 2920 3.1: sent too early, not run
+    // Without PIPELINING (HELO, or no EHLO yet) every command ends its group (RFC 2920 3.1).
+    const bool pipelining = esmtp_ && state_ != State::fresh;
+    const bool ends = !pipelining || (row != nullptr && (row->flags & ends_group));
+    run_command(row, command, early && (row->flags & takes_chunk));
+    // Refused or not: text sent after a refused DATA must not run as commands either.
+    after_command(command.verb, ends || state_ == State::auth, pipelining);  // RFC 4954 4: a 334 waits too
+}
+
+void Session::run_command(const Row* row, const Command& command, bool early_chunk) {
     if (row == nullptr) return bad_command(reply(ReplyId::unknown_command));
     chunk_refusal_.reset();
-    if (!(row->states & bit(state_))) {
-        if (!row->takes_chunk) return bad_command(sequence_reply(*row));
+    if (early_chunk) {
+        // The chunk is read all the same; inside a BDAT transaction it fails the transaction,
+        // whose text would otherwise lack this chunk.
+        if (state_ == State::bdat) bdat_error_ = reply(ReplyId::improper_pipelining);
+        else chunk_refusal_ = reply(ReplyId::improper_pipelining);
+    } else if (!(row->states & bit(state_))) {
+        if (!(row->flags & takes_chunk)) return bad_command(sequence_reply(*row));
         chunk_refusal_ = sequence_reply(*row);
     } else if (auto refusal = (this->*row->check)(command)) {
         return bad_command(*refusal);
@@ -317,6 +378,11 @@ void Session::cmd_mail(const Command& command) {
     // RFC 1870 6.1: refuse at MAIL a declared size over the limit.
     if (mail.size && config_.max_message_size != 0 && *mail.size > config_.max_message_size)
         return send(ReplyId::size_exceeded);
+    // RFC 1870 6.1: 452 when the size could be taken some other time, but not now.
+    if (mail.size) {
+        Verdict room = ports_.check_space(*mail.size);
+        if (!room.accepted()) return send(*room.refusal);
+    }
     if (authenticated_) {
         Verdict verdict = ports_.check_sender(user_, mail);
         if (!verdict.accepted()) return send(*verdict.refusal);
@@ -358,8 +424,10 @@ void Session::cmd_data(const Command& command) {
 }
 
 void Session::take_data() {
+    const std::size_t before = message_.size();
     auto progress = decoder_->decode(input_.peek(), message_);
     input_.consume(progress.consumed);
+    if (!eight_bit_) eight_bit_ = has_8bit(std::string_view(message_).substr(before));
     if (!progress.done) return;
     // RFC 5321 4.1.1.4: read to the end of the data, then refuse what must be refused.
     bool bare = decoder_->bare_cr() || decoder_->bare_lf();
@@ -410,6 +478,7 @@ void Session::take_chunk() {
             bdat_error_ = reply(ReplyId::size_exceeded);
         } else {
             chunk_newlines_.scan(piece);
+            if (!eight_bit_) eight_bit_ = has_8bit(piece);
             message_.append(piece);
         }
     }
@@ -493,7 +562,13 @@ void Session::cmd_auth(const Command& command) {
     sasl_step(sasl_->start(initial.empty() ? std::nullopt : std::optional<std::string_view>(initial)));
 }
 
-void Session::take_sasl_line(const wire::Line& line) {
+void Session::take_sasl_line(const wire::Line& line, bool early) {
+    if (early) {
+        // RFC 4954 4: the response was sent before the 334 it answers; the exchange ends.
+        state_ = State::greeted;
+        sasl_.reset();
+        return bad_command(reply(ReplyId::improper_pipelining));
+    }
     if (line.too_long) {
         state_ = State::greeted;
         sasl_.reset();
@@ -505,6 +580,7 @@ void Session::take_sasl_line(const wire::Line& line) {
         return auth_failure(reply(ReplyId::auth_malformed));
     }
     sasl_step(sasl_->respond(line.text));
+    after_command("AUTH", state_ == State::auth, esmtp_);
 }
 
 void Session::sasl_step(const sasl::Step& step) {
@@ -559,14 +635,34 @@ std::string Session::begin_message() {
 }
 
 void Session::finish_message(bool bare_newline, bool too_big) {
-    if (bare_newline || too_big) {
+    // RFC 6152 3: octets >= 0x80 need BODY=8BITMIME (BINARYMIME and SMTPUTF8 allow them too).
+    const bool declared = envelope_.body == Body::eight_bit_mime || envelope_.body == Body::binary_mime || envelope_.smtputf8;
+    const bool undeclared_8bit = eight_bit_ && !declared;
+    std::optional<ReplyId> refusal;
+    if (early_text_) {
+        // RFC 2920 3.1: text sent before the 354 is no message. Its end mark is where the
+        // client stands again: what follows it may be pipelined after content.
+        refusal = ReplyId::improper_pipelining;
+        early_bytes_ = 0;
+    } else if (bare_newline) {
+        refusal = ReplyId::bare_newline_data;  // RFC 5321 2.3.8, DESIGN.md section 10: SMTP smuggling
+    } else if (too_big) {
+        refusal = ReplyId::size_exceeded;
+    } else if (undeclared_8bit && config_.strict_8bitmime) {
+        refusal = ReplyId::undeclared_8bit;
+    }
+    if (refusal) {
         reset_transaction();
         state_ = State::greeted;
-        // RFC 5321 2.3.8 and DESIGN.md section 10: bare CR or LF is refused (SMTP smuggling).
-        return send(bare_newline ? ReplyId::bare_newline_data : ReplyId::size_exceeded);
+        return send(*refusal);
     }
     Deliver deliver;
     deliver.envelope = envelope_;
+    // Postfix, Exim and mox take such mail from broken senders; it goes on labelled as what it
+    // is, so a relay declares BODY=8BITMIME for it.
+    if (eight_bit_ && (envelope_.body == Body::unspecified || envelope_.body == Body::seven_bit))
+        deliver.envelope.body = Body::eight_bit_mime;
+    deliver.undeclared_8bit = undeclared_8bit;
     deliver.message = std::move(message_);
     if (authenticated_) deliver.authenticated_user = user_;
     message_.clear();
@@ -601,6 +697,8 @@ void Session::reset_transaction() {
     chunk_total_ = 0;
     chunk_refusal_.reset();
     bdat_error_.reset();
+    eight_bit_ = false;
+    early_text_ = false;
 }
 
 }  // namespace vpsmail::smtp

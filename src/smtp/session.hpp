@@ -37,7 +37,15 @@ struct SessionConfig {
     std::size_t max_recipients = 100;
     int max_bad_commands = 10;        ///< then 421 and close
     int max_auth_failures = 3;        ///< then 421 and close
+    /// Refuse 8-bit text that MAIL did not declare (554 5.6.0) instead of taking it as 8BITMIME.
+    bool strict_8bitmime = false;
     std::string session_id;           ///< for logs, Received ids and queue ids
+};
+
+/// A client that sent bytes before a reply it had to wait for (RFC 2920 3.1), for the log.
+struct PipeliningViolation {
+    std::string after;        ///< the command whose reply it did not wait for ("DATA")
+    bool negotiated = false;  ///< the client had PIPELINING (EHLO) when it sent that command
 };
 
 /// One SMTP server connection. Not thread-safe: one thread at a time calls it; the Action it
@@ -55,6 +63,15 @@ public:
     /// answered in order; while an Action is outstanding nothing is acted upon (the driver
     /// should stop reading until complete()). Bytes after a STARTTLS reply and before
     /// tls_started(), and after close, are dropped.
+    ///
+    /// RFC 2920 3.1: after a command that must end a pipelined group (EHLO, HELO, DATA, VRFY,
+    /// EXPN, NOOP, QUIT, STARTTLS, an AUTH step that gets a 334; any command when the client
+    /// has no PIPELINING), the client waits for the reply. Bytes that are already buffered
+    /// when such a command is answered were sent too early: each command among them but QUIT
+    /// gets 503 5.5.0 and is not run (a BDAT's chunk is read and dropped), and DATA text among
+    /// them is read to its end and refused with 503 5.5.0 (never delivered). Only bytes in the
+    /// same buffer can be told apart, so what arrives in a later receive() is taken as sent in
+    /// time.
     void receive(std::span<const char> bytes);
 
     /// The reply bytes queued so far; empties the queue.
@@ -78,6 +95,10 @@ public:
     /// The session is over: write take_output(), then close. An Action not yet taken is
     /// dropped when the session closes.
     bool wants_close() const noexcept { return state_ == State::closed; }
+
+    /// The last pipelining violation since the previous call, for the driver's log; nullopt
+    /// when none.
+    std::optional<PipeliningViolation> take_pipelining_violation();
 
     /// The peer was idle too long (RFC 5321 4.5.3.2): queues 421 4.4.2 and closes.
     void timeout();
@@ -110,8 +131,11 @@ private:
     template <class F>
     void guarded(F&& step);
     void pump();
-    void take_line(const wire::Line& line);
-    void take_sasl_line(const wire::Line& line);
+    void take_line(const wire::Line& line, bool early);
+    void run_command(const Row* row, const Command& command, bool early_chunk);
+    void take_sasl_line(const wire::Line& line, bool early);
+    void after_command(std::string_view verb, bool ends_group, bool pipelining);
+    void used(std::size_t unread_before) noexcept;
     void take_data();
     void take_chunk();
     void end_chunk();
@@ -170,6 +194,10 @@ private:
     int auth_failures_ = 0;
     std::uint64_t transactions_ = 0;
     std::optional<sasl::Exchange> sasl_;
+    /// The first unread input bytes that were there when a command that ends a pipelined group
+    /// was answered: sent before its reply (RFC 2920 3.1).
+    std::size_t early_bytes_ = 0;
+    std::optional<PipeliningViolation> violation_;
 
     // The mail transaction (RFC 5321 3.3).
     Envelope envelope_;
@@ -183,6 +211,8 @@ private:
     std::uint64_t chunk_total_ = 0;        ///< BDAT octets of this message so far
     std::optional<Reply> chunk_refusal_;   ///< this chunk's sequence error, given once it is read
     std::optional<Reply> bdat_error_;      ///< a failed BDAT transaction's reply, until LAST
+    bool eight_bit_ = false;               ///< the text holds an octet >= 0x80
+    bool early_text_ = false;              ///< DATA text came before its 354 (RFC 2920 3.1)
 };
 
 }  // namespace vpsmail::smtp

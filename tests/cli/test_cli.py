@@ -301,6 +301,8 @@ class ConfigCommands(CliTest):
         doc = json.loads(self.w.ok("--json", "config", "show"))
         self.assertEqual(doc["delivery"], {"allow_programs": False, "allow_files": False, "allow_includes": False})
         self.assertEqual(doc["paths"]["mail_root"], self.w.mail_root)
+        self.assertIs(doc["smtp"]["strict_8bitmime"], False)
+        self.assertIn("strict_8bitmime = false", out)
 
     def test_example_config_is_valid_and_complete(self):
         example = os.path.join(SOURCE, "vpsmail.toml.example")

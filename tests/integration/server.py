@@ -17,21 +17,22 @@ READY_TIMEOUT = 30.0
 
 
 class Server:
-    def __init__(self, world, config="", ports=None, hostname="mx.example.test"):
+    def __init__(self, world, config="", ports=None, hostname="mx.example.test", smtp_config=""):
         """`ports`: listener name -> fixed port (a server restarted on the same ports); the
-        others get ephemeral ports."""
+        others get ephemeral ports. `smtp_config`: more [smtp] keys."""
         self.world = world
         self.log_path = os.path.join(world.dir, "serve.log")
         fixed = ports or {}
         world.write_config(
             '[server]\nhostname = "%s"\nuser = ""\n' % hostname +
-            '[smtp]\nlisten = ["127.0.0.1:%d"]\n' % fixed.get("smtp", 0) +
+            '[smtp]\nlisten = ["127.0.0.1:%d"]\n' % fixed.get("smtp", 0) + smtp_config +
             '[submission]\nlisten = ["127.0.0.1:%d"]\n' % fixed.get("submission", 0) +
             '[submissions]\nlisten = ["127.0.0.1:%d"]\n' % fixed.get("submissions", 0) + config)
         self.ports = {}
         self.proc = None
 
     def start(self):
+        self.ports = {}  # a restart reads its listening lines anew
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [BIN, "--config", self.world.config_path, "--db", self.world.db, "serve", "--foreground"],

@@ -40,6 +40,7 @@ class Pair(unittest.TestCase):
     sender_config = ""
     receiver_config = ""
     sender_queue = 'retry_min = "1s"\nretry_max = "2s"\n'  # the sender's [queue] keys
+    sender_smtp = ""  # the sender's [smtp] keys
 
     def setUp(self):
         require_binary(self)
@@ -60,7 +61,7 @@ class Pair(unittest.TestCase):
         dns = '[dns]\nservers = ["%s"]\ntimeout = "1s"\n' % self.dns.server()
         outbound = '[outbound]\nport = %d\nconnect_timeout = "5s"\ncommand_timeout = "10s"\ndata_timeout = "10s"\n'
         self.sender = Server(self.sw, outbound % self.r_ports["smtp"] + dns + "[queue]\n" + self.sender_queue +
-                             self.sender_config, self.s_ports, hostname="mx.example.test")
+                             self.sender_config, self.s_ports, hostname="mx.example.test", smtp_config=self.sender_smtp)
         self.receiver = Server(self.rw, outbound % self.s_ports["smtp"] + dns + '[queue]\nretry_min = "1s"\nretry_max = "2s"\n' +
                                self.receiver_config, self.r_ports, hostname="mx.remote.test")
         self.addCleanup(self.sender.kill)
@@ -303,7 +304,10 @@ class DamagedSpoolTest(Pair):
 
 class RelayHostTest(Pair):
     """The sender hands everything to the receiver's submission port as a smart host, with
-    AUTH over STARTTLS."""
+    AUTH over STARTTLS as carol, who may send only as herself: the message comes into the
+    sender from a trusted network (loopback) with carol's address as its sender."""
+
+    sender_smtp = 'trusted_networks = ["127.0.0.0/8"]\n'
 
     def setUp(self):
         super().setUp()
@@ -320,16 +324,20 @@ class RelayHostTest(Pair):
             f.write(self.relay_config + extra)
         self.sender.start()
 
+    def relay(self, subject):
+        with smtplib.SMTP("127.0.0.1", self.s_ports["smtp"], local_hostname="client.test", timeout=30) as s:
+            s.sendmail("carol@remote.test", ["carol@remote.test"], message(subject, sender="carol@remote.test"))
+
     def test_mail_goes_through_the_smart_host_with_auth(self):
         self.restart_sender("tls_verify = false\n")
-        self.submit(message("relayed"))
+        self.relay("relayed")
         self.wait_mail(self.rw, "carol@remote.test")
         self.assertIn("user=carol@remote.test result=ok", self.receiver.log())
         self.wait_queue_empty()
 
     def test_an_unverifiable_smart_host_certificate_defers(self):
         self.restart_sender("tls_verify = true\n")
-        self.submit(message("unsafe"))
+        self.relay("unsafe")
         entry = wait_for(lambda: [m for m in self.queue() if m["recipients"][0]["state"] == "deferred"],
                          what="a deferral")[0]
         self.assertRegex(entry["recipients"][0]["last_error"], "(?i)certificate|tls")

@@ -3,6 +3,7 @@
 MX delivery into Maildirs, submission with STARTTLS and AUTH, implicit TLS, relay refusal,
 bad input, limits, timeouts, CLI changes seen at once, SIGTERM and crash safety."""
 
+import errno
 import json
 import os
 import shutil
@@ -15,7 +16,7 @@ import time
 import unittest
 
 from server import HASH, Server, maildir_files, seeded_world
-from harness import BIN, require_binary
+from harness import BIN, World, require_binary
 
 MESSAGE = (b"From: Ann <ann@remote.test>\r\nTo: bob@example.test\r\nSubject: hello\r\n"
            b"Message-ID: <1@remote.test>\r\n\r\nHello Bob.\r\n.leading dot\r\n")
@@ -396,6 +397,240 @@ class Robustness(ServeTest):
         with self.smtp() as s:
             s.sendmail("ann@remote.test", ["bob@example.test"], b"Subject: nul\r\n\r\na\x00b\r\n")
         self.assertIn(b"a\x00b", self.read(maildir_files(self.w, "bob@example.test")[0]))
+
+
+def read_replies(sock, count, timeout=30):
+    """The next `count` replies (multi-line ones whole) from a raw socket, as lines of text;
+    fails when they do not come within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    data = b""
+    replies = []
+    while len(replies) < count:
+        while b"\r\n" not in data:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError("want %d replies, got %r" % (count, replies))
+            sock.settimeout(left)
+            chunk = sock.recv(4096)
+            if not chunk:
+                raise AssertionError("the server closed the connection after %r" % replies)
+            data += chunk
+        line, data = data.split(b"\r\n", 1)
+        text = line.decode("latin-1")
+        if len(text) < 4 or text[3] != "-":
+            replies.append(text)
+    return replies
+
+
+def set_smtp_key(world, line):
+    """Adds `line` to the [smtp] section of the world's config file (Server writes that
+    section itself, and TOML has no second [smtp])."""
+    with open(world.config_path) as f:
+        text = f.read()
+    with open(world.config_path, "w") as f:
+        f.write(text.replace("[smtp]\n", "[smtp]\n%s\n" % line, 1))
+
+
+EIGHT_BIT = b"From: ann@remote.test\r\nSubject: caf\xc3\xa9\r\n\r\nna\xefve \xff\r\n"
+
+
+class EightBitAndPipelining(ServeTest):
+    def test_undeclared_8bit_is_accepted_and_labelled_8bitmime(self):
+        with self.smtp() as s:
+            s.ehlo()
+            self.assertEqual(s.mail("ann@remote.test")[0], 250)  # no BODY=8BITMIME
+            self.assertEqual(s.rcpt("bob@example.test")[0], 250)
+            self.assertEqual(s.data(EIGHT_BIT)[0], 250)
+        data = self.read(maildir_files(self.w, "bob@example.test")[0])
+        self.assertTrue(data.endswith(EIGHT_BIT), data)  # stored as sent
+        self.assertRegex(self.server.log(), r"delivered .*mailbox=bob@example.test .*undeclared_8bit=yes")
+        # Relayed: the spooled envelope says 8BITMIME, so the relay declares it.
+        with self.smtp("submission") as s:
+            s.login("bob@example.test", "secret")  # loopback: AUTH without TLS
+            s.mail("bob@example.test")
+            s.rcpt("friend@remote.test")
+            self.assertEqual(s.data(EIGHT_BIT)[0], 250)
+        env = os.path.join(self.w.dir, "state", "spool", "env")
+        names = os.listdir(env)
+        self.assertEqual(len(names), 1)
+        with open(os.path.join(env, names[0])) as f:
+            self.assertIn("body 8BITMIME\n", f.read())
+        self.assertRegex(self.server.log(), r"queued .*to=friend@remote.test .*undeclared_8bit=yes")
+
+    def test_declared_and_7bit_messages_are_not_marked(self):
+        with self.smtp() as s:
+            s.sendmail("ann@remote.test", ["bob@example.test"], MESSAGE)
+            s.sendmail("ann@remote.test", ["bob@example.test"], EIGHT_BIT, mail_options=["BODY=8BITMIME"])
+        self.assertEqual(len(maildir_files(self.w, "bob@example.test")), 2)
+        self.assertNotIn("undeclared_8bit=yes", self.server.log())
+        self.assertEqual(self.server.log().count("undeclared_8bit=no"), 2)
+
+    def test_helo_client_that_pipelines_gets_503_and_goes_on(self):
+        # Two commands in one write: the server reads them together (raw socket, loopback).
+        with socket.create_connection(("127.0.0.1", self.server.ports["smtp"]), timeout=30) as sock:
+            self.assertTrue(read_replies(sock, 1)[0].startswith("220 "))
+            sock.sendall(b"HELO client.test\r\nMAIL FROM:<ann@remote.test>\r\n")
+            helo, mail = read_replies(sock, 2)
+            self.assertTrue(helo.startswith("250 "), helo)
+            self.assertTrue(mail.startswith("503 5.5.0 "), mail)
+            for command, want in ((b"MAIL FROM:<ann@remote.test>", "250 "), (b"RCPT TO:<bob@example.test>", "250 "),
+                                  (b"DATA", "354 "), (b"Subject: one by one\r\n\r\nfine\r\n.", "250 "), (b"QUIT", "221 ")):
+                sock.sendall(command + b"\r\n")
+                reply = read_replies(sock, 1)[0]
+                self.assertTrue(reply.startswith(want), (command, reply))
+        self.assertEqual(len(maildir_files(self.w, "bob@example.test")), 1)
+        self.assertRegex(self.server.log(), r"improper_pipelining .*after=HELO pipelining=no")
+
+    def test_text_before_the_354_is_never_delivered(self):
+        with socket.create_connection(("127.0.0.1", self.server.ports["smtp"]), timeout=30) as sock:
+            read_replies(sock, 1)
+            sock.sendall(b"EHLO client.test\r\n")
+            self.assertTrue(read_replies(sock, 1)[0].startswith("250 "))
+            sock.sendall(b"MAIL FROM:<ann@remote.test>\r\nRCPT TO:<bob@example.test>\r\nDATA\r\n"
+                         b"Subject: early\r\n\r\ntoo early\r\n.\r\nNOOP\r\n")
+            replies = read_replies(sock, 5)
+            self.assertEqual([r[:9] for r in replies], ["250 2.1.0", "250 2.1.5", "354 End d", "503 5.5.0", "250 2.0.0"],
+                             replies)
+            sock.sendall(b"QUIT\r\n")
+            self.assertTrue(read_replies(sock, 1)[0].startswith("221 "))
+        self.assertEqual(maildir_files(self.w, "bob@example.test"), [])
+        self.assertEqual(maildir_files(self.w, "bob@example.test", "tmp"), [])
+        self.assertRegex(self.server.log(), r"improper_pipelining .*after=DATA pipelining=yes")
+
+
+class Strict8BitMime(ServeTest):
+    def setUp(self):
+        require_binary(self)
+        self.w = seeded_world()
+        self.server = Server(self.w)
+        set_smtp_key(self.w, "strict_8bitmime = true")
+        self.server.start()
+
+    def test_undeclared_8bit_is_refused_and_declared_is_taken(self):
+        self.assertIn("strict_8bitmime = true", self.w.ok("config", "show"))
+        with self.smtp() as s:
+            with self.assertRaises(smtplib.SMTPDataError) as e:
+                s.sendmail("ann@remote.test", ["bob@example.test"], EIGHT_BIT)
+            self.assertEqual(e.exception.smtp_code, 554)
+            self.assertIn(b"5.6.0", e.exception.smtp_error)
+            self.assertEqual(maildir_files(self.w, "bob@example.test"), [])
+            self.assertEqual(s.sendmail("ann@remote.test", ["bob@example.test"], EIGHT_BIT, mail_options=["BODY=8BITMIME"]), {})
+            self.assertEqual(s.sendmail("ann@remote.test", ["bob@example.test"], MESSAGE), {})  # 7-bit
+        self.assertEqual(len(maildir_files(self.w, "bob@example.test")), 2)
+        self.assertEqual(maildir_files(self.w, "bob@example.test", "tmp"), [])
+
+
+class DiskFull(unittest.TestCase):
+    """The Maildirs and the spool on a 2 MB tmpfs, filled up: 452 4.3.1, nothing lost."""
+
+    def setUp(self):
+        require_binary(self)
+        if os.geteuid() != 0:
+            self.skipTest("needs root to mount a tmpfs")
+        self.w = World()
+        self.addCleanup(self.w.close)
+        self.small = os.path.join(self.w.dir, "small")
+        os.mkdir(self.small)
+        p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m,mode=0755", "tmpfs", self.small],
+                           capture_output=True, text=True)
+        if p.returncode != 0:
+            self.skipTest("cannot mount a tmpfs here: " + (p.stderr.strip() or "mount exited %d" % p.returncode))
+        self.addCleanup(subprocess.run, ["umount", "-l", self.small], capture_output=True)
+        self.w.mail_root = os.path.join(self.small, "mail")
+        self.spool = os.path.join(self.small, "spool")
+        self.server = Server(self.w)
+        with open(self.w.config_path) as f:
+            text = f.read()
+        with open(self.w.config_path, "w") as f:
+            f.write(text.replace('mail_root = "%s"\n' % self.w.mail_root,
+                                 'mail_root = "%s"\nspool_dir = "%s"\n' % (self.w.mail_root, self.spool), 1))
+        self.w.ok("domain", "add", "example.test")
+        for user in ("bob", "ann"):
+            self.w.ok("user", "add", "%s@example.test" % user, "--password-hash", HASH)
+        self.server.start()
+        self.addCleanup(self.server.kill)  # runs before the umount
+
+    def fill(self):
+        path = os.path.join(self.small, "filler")
+        with open(path, "wb") as f:
+            try:
+                for _ in range(1000):  # 64 MB at most: far more than the 2 MB there are
+                    f.write(b"\0" * 65536)
+                    f.flush()
+                self.fail("the tmpfs never filled up")
+            except OSError as e:
+                self.assertEqual(e.errno, errno.ENOSPC, e)
+        return path
+
+    def folder(self, *parts):
+        path = os.path.join(*parts)
+        return sorted(os.listdir(path)) if os.path.isdir(path) else []
+
+    def send(self, listener, sender, rcpt, message, options=()):
+        """(code, text) of the final reply for one message."""
+        s = smtplib.SMTP("127.0.0.1", self.server.ports[listener], local_hostname="client.test", timeout=30)
+        try:
+            s.ehlo()
+            if listener == "submission":
+                s.login("bob@example.test", "secret")  # loopback: AUTH without TLS
+            code, text = s.mail(sender, list(options))
+            if code != 250:
+                return code, text
+            s.rcpt(rcpt)
+            return s.data(message)
+        except smtplib.SMTPDataError as e:
+            return e.smtp_code, e.smtp_error
+        finally:
+            s.close()
+
+    def test_full_disk_gets_452_and_loses_nothing(self):
+        big = MESSAGE + b"x" * 100000 + b"\r\n"
+        self.assertEqual(self.send("smtp", "ann@remote.test", "bob@example.test", big)[0], 250)
+        self.assertEqual(self.send("submission", "bob@example.test", "friend@remote.test", big)[0], 250)
+        first = maildir_files(self.w, "bob@example.test")
+        self.assertEqual(len(first), 1)
+        first_bytes = self.read(first[0])
+        spooled = self.folder(self.spool, "msg")
+        self.assertEqual(len(spooled), 1)
+        spooled_bytes = self.read(os.path.join(self.spool, "msg", spooled[0]))
+        envelopes = self.folder(self.spool, "env")
+
+        filler = self.fill()
+        cases = [
+            ("declared size, at MAIL", "smtp", "ann@remote.test", "bob@example.test", ["SIZE=%d" % len(big)]),
+            ("local mailbox, at the end of the data", "smtp", "ann@remote.test", "bob@example.test", []),
+            ("spool, at the end of the data", "submission", "bob@example.test", "friend@remote.test", []),
+        ]
+        for name, listener, sender, rcpt, options in cases:
+            with self.subTest(name):
+                code, text = self.send(listener, sender, rcpt, big, options)
+                self.assertEqual(code, 452, text)
+                self.assertTrue(text.startswith(b"4.3.1"), text)
+        self.assertIn("kind=no_space", self.server.log())
+
+        # Still serving; what was acknowledged is intact; nothing partial anywhere.
+        with smtplib.SMTP("127.0.0.1", self.server.ports["smtp"], timeout=30) as s:
+            self.assertEqual(s.noop()[0], 250)
+        self.assertEqual(maildir_files(self.w, "bob@example.test"), first)
+        self.assertEqual(self.read(first[0]), first_bytes)
+        for folder in ("cur", "tmp"):
+            self.assertEqual(maildir_files(self.w, "bob@example.test", folder), [], folder)
+        self.assertEqual(self.folder(self.spool, "msg"), spooled)
+        self.assertEqual(self.read(os.path.join(self.spool, "msg", spooled[0])), spooled_bytes)
+        self.assertEqual(self.folder(self.spool, "env"), envelopes)
+        self.assertEqual(self.folder(self.spool, "tmp"), [])
+
+        # Room again: the same sends succeed.
+        os.unlink(filler)
+        for name, listener, sender, rcpt, options in cases:
+            with self.subTest(name + ", with room"):
+                self.assertEqual(self.send(listener, sender, rcpt, big, options)[0], 250)
+        self.assertEqual(len(maildir_files(self.w, "bob@example.test")), 3)
+        self.assertEqual(len(self.folder(self.spool, "env")), 2)
+
+    def read(self, path):
+        with open(path, "rb") as f:
+            return f.read()
 
 
 class Lifecycle(unittest.TestCase):

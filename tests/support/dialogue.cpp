@@ -91,9 +91,9 @@ std::size_t received_length(std::string_view message) {
 
 // The directives that configure the session, so they come before it starts.
 constexpr std::string_view session_settings[] = {"@mode", "@tls", "@loopback", "@peer", "@max-size",
-                                                 "@max-recipients", "@max-bad-commands"};
+                                                 "@max-recipients", "@max-bad-commands", "@strict-8bitmime", "@splits"};
 // The directives that seed the fake ports, at any time.
-constexpr std::string_view port_seeds[] = {"@store", "@relay", "@sender", "@password", "@deliver"};
+constexpr std::string_view port_seeds[] = {"@store", "@relay", "@sender", "@password", "@deliver", "@free-space"};
 
 class Runner {
 public:
@@ -108,6 +108,7 @@ public:
 
     std::string run() {
         try {
+            if (!in_splits()) return "";
             for (const auto& step : dialogue_.steps) {
                 line_ = step.line;
                 if (step.kind == "C") {
@@ -137,6 +138,20 @@ public:
     }
 
 private:
+    // The script's @splits name this run's split, or it has none.
+    bool in_splits() const {
+        for (const auto& step : dialogue_.steps) {
+            if (step.kind != "@splits") continue;
+            auto names = words(step.text);
+            if (names.empty()) throw std::runtime_error("@splits needs split names");
+            for (const auto& n : names)
+                if (n != "lines" && n != "packet" && n != "bytes" && n != "random")
+                    throw std::runtime_error("@splits: unknown split " + n);
+            return std::find(names.begin(), names.end(), split_name(split_)) != names.end();
+        }
+        return true;
+    }
+
     void fail(const std::string& what) {
         if (failure_.empty())
             failure_ = dialogue_.name + ":" + std::to_string(line_) + ": " + what + " (split: " + split_name(split_) + ")";
@@ -184,6 +199,13 @@ private:
         } else if (k == "@max-bad-commands") {
             session_setting();
             config_.max_bad_commands = std::stoi(arg(0));
+        } else if (k == "@strict-8bitmime") {
+            session_setting();
+            config_.strict_8bitmime = true;
+        } else if (k == "@splits") {
+            session_setting();  // read by in_splits()
+        } else if (k == "@free-space") {
+            ports_.free_space = std::stoull(arg(0));
         } else if (k == "@store") {
             if (arg(0) == "domain") ports_.domains.insert(lower(arg(1)));
             else if (arg(0) == "user") ports_.users[lower(arg(1))] = args.size() > 2 ? args[2] : "";
@@ -359,6 +381,11 @@ smtp::Verdict FakePorts::check_sender(const std::string& user, const smtp::MailF
 
 bool FakePorts::may_relay(const std::string&) { return relay; }
 
+smtp::Verdict FakePorts::check_space(std::uint64_t size) {
+    if (free_space && size > *free_space) return Verdict::refuse(smtp::reply(ReplyId::insufficient_storage));
+    return Verdict::accept();
+}
+
 std::chrono::system_clock::time_point FakePorts::now() {
     return std::chrono::system_clock::time_point(std::chrono::seconds(1704164645));  // 2024-01-02 03:04:05 UTC
 }
@@ -391,6 +418,7 @@ std::string describe_envelope(const smtp::Deliver& deliver) {
         if (r.orcpt) out += " orcpt(" + r.address.str() + ")=" + r.orcpt->type + ";" + r.orcpt->address;
     }
     if (e.body != smtp::Body::unspecified) out += std::string(" body=") + body_name(e.body);
+    if (deliver.undeclared_8bit) out += " undeclared_8bit";
     if (e.smtputf8) out += " smtputf8";
     if (e.ret == smtp::Ret::full) out += " ret=FULL";
     if (e.ret == smtp::Ret::headers) out += " ret=HDRS";

@@ -10,10 +10,14 @@
 //   S+ text          server lines are skipped up to one that matches
 //   @mode mx|submission|submissions (TLS active)   @tls none|available|active   @loopback
 //   @peer address [name]   @max-size N   @max-recipients N   @max-bad-commands N
+//   @strict-8bitmime
 //                    session settings, before the first C:/S: line
+//   @splits lines|packet|bytes|random ...
+//                    run the script only in these splits (a client that breaks RFC 2920 is
+//                    told apart only when its bytes arrive together: packet)
 //   @store domain D  @store user ADDRESS [PASSWORD]  @relay  @sender USER ADDRESS
 //   @password temporary   @deliver refuse ADDRESS CODE STATUS TEXT...
-//                    seed the fake ports (any time)
+//   @free-space N    seed the fake ports (any time); MAIL SIZE= over N octets gets 452 4.3.1
 //   @timeout         the driver's watchdog fires: Session::timeout()
 //   @starttls        the driver sees wants_starttls() and completes the handshake
 //   @closed / @open  the session wants (or does not want) to close
@@ -30,7 +34,9 @@
 #include "smtp/session.hpp"
 
 #include <filesystem>
+#include <cstdint>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -46,6 +52,7 @@ public:
     std::map<std::string, smtp::Reply> delivery_refusals;    ///< recipient (lower case) -> reply
     bool relay = false;
     bool password_temporary = false;
+    std::optional<std::uint64_t> free_space;                 ///< absent: room for anything
     std::vector<smtp::Deliver> deliveries;
 
     /// Local domain: known users are accepted, others 550 5.1.1; <Postmaster> is accepted;
@@ -56,13 +63,16 @@ public:
     bool may_relay(const std::string& peer_address) override;
     /// Always 2024-01-02 03:04:05 UTC.
     std::chrono::system_clock::time_point now() override;
+    /// 452 4.3.1 for a size over free_space.
+    smtp::Verdict check_space(std::uint64_t size) override;
 
     /// Runs an Action as the server would, at once.
     smtp::ActionResult run(const smtp::Action& action);
 };
 
 /// "from=<a@b> to=<c@d>,<e@f> notify(c@d)=SUCCESS,FAILURE orcpt(c@d)=rfc822;x@y body=8BITMIME
-/// smtputf8 ret=HDRS envid=X user=U id=I": the fields that are set, in this order.
+/// undeclared_8bit smtputf8 ret=HDRS envid=X user=U id=I": the fields that are set, in this
+/// order.
 std::string describe_envelope(const smtp::Deliver& deliver);
 
 struct DialogueStep {

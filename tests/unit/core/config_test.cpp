@@ -23,6 +23,7 @@ TEST_CASE("a missing config file gives the defaults unless required", "[core][co
     CHECK(c.routing.plus_detail);
     CHECK(c.routing.detail_delimiter == '+');
     CHECK_FALSE(c.delivery.allow_programs);
+    CHECK_FALSE(c.smtp.strict_8bitmime);
     CHECK_FALSE(c.paths.state_dir.empty());
     CHECK(c.paths.mail_root == c.paths.state_dir + "/mail");
     CHECK_THROWS_AS(vpsmail::load_config(dir.file("absent.toml"), true), vpsmail::Error);
@@ -34,7 +35,8 @@ TEST_CASE("config keys are read", "[core][config]") {
                       "[store]\npath = \"/srv/v.db\"\n[server]\nprimary_domain = \"Example.ORG\"\n"
                       "[paths]\nstate_dir = \"/srv/state\"\n"
                       "[routing]\nplus_detail = false\ndetail_delimiter = \"-\"\npostmaster = \"root\"\n"
-                      "[delivery]\nallow_programs = true\nallow_files = true\nallow_includes = true\n");
+                      "[delivery]\nallow_programs = true\nallow_files = true\nallow_includes = true\n"
+                      "[smtp]\nstrict_8bitmime = true\n");
     auto c = vpsmail::load_config(path, true);
     CHECK(c.store.path == "/srv/v.db");
     CHECK(c.server.primary_domain == "example.org");
@@ -46,8 +48,10 @@ TEST_CASE("config keys are read", "[core][config]") {
     CHECK(c.delivery.allow_programs);
     CHECK(c.delivery.allow_files);
     CHECK(c.delivery.allow_includes);
+    CHECK(c.smtp.strict_8bitmime);
     auto again = vpsmail::format_config(c);
     CHECK_THAT(again, Catch::Contains("detail_delimiter = \"-\""));
+    CHECK_THAT(again, Catch::Contains("strict_8bitmime = true"));
 }
 
 TEST_CASE("bad config files name the key and the line", "[core][config]") {
@@ -58,6 +62,7 @@ TEST_CASE("bad config files name the key and the line", "[core][config]") {
     const Case cases[] = {
         {"[nope]\nx = 1\n", ":1: unknown section or key 'nope'"},
         {"[routing]\nplus_detail = true\ncolour = 1\n", ":3: routing.colour: unknown key"},
+        {"[smtp]\nstrict_8bitmime = 1\n", ":2: smtp.strict_8bitmime: must be a boolean"},
         {"[routing]\n\nplus_detail = \"yes\"\n", ":3: routing.plus_detail: must be a boolean"},
         {"[routing]\ndetail_delimiter = \"ab\"\n", ":2: routing.detail_delimiter"},
         {"[server]\nprimary_domain = \"bad..domain\"\n", ":2: server.primary_domain"},

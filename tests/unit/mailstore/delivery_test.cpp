@@ -378,10 +378,10 @@ TEST_CASE("a failure part-way through commit removes what it linked, then throws
         ErrorKind want;
     };
     const Case cases[] = {
-        {1, ENOSPC, ErrorKind::temporary},
-        {3, ENOSPC, ErrorKind::temporary},
+        {1, ENOSPC, ErrorKind::no_space},
+        {3, ENOSPC, ErrorKind::no_space},
         {2, EIO, ErrorKind::temporary},
-        {2, EDQUOT, ErrorKind::temporary},
+        {2, EDQUOT, ErrorKind::no_space},
         {3, EACCES, ErrorKind::permission},
         {2, EROFS, ErrorKind::permission},
     };
@@ -427,6 +427,24 @@ TEST_CASE("a message that fails fsync is a temporary error and leaves nothing", 
         d.write(message_bytes("unsynced", 3000));
         std::string msg = error_of([&] { d.commit(); }, ErrorKind::temporary);
         CHECK_THAT(msg, Catch::Contains(tmp.path().string()));
+        check_nothing_left(maildirs);
+    }
+}
+
+TEST_CASE("an fsync that finds the disk full is no_space (452 4.3.1 in SMTP) and leaves nothing", "[mailstore][delivery]") {
+    for (int err : {ENOSPC, EDQUOT, EIO}) {
+        INFO(std::strerror(err));
+        TempDir tmp;
+        const std::vector<std::string> maildirs = {tmp.file("a")};
+        DeliveryHooks hooks;
+        hooks.fsync = [&](int) {
+            errno = err;
+            return -1;
+        };
+        Delivery d(nullptr, hooks);
+        d.add(maildirs[0]);
+        d.write(message_bytes("full", 3000));
+        error_of([&] { d.commit(); }, err == EIO ? ErrorKind::temporary : ErrorKind::no_space);
         check_nothing_left(maildirs);
     }
 }

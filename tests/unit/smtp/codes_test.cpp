@@ -48,6 +48,7 @@ TEST_CASE("reply_for maps error kinds (the SMTP row of DESIGN.md section 6)", "[
         {ErrorKind::no_such_domain, "550 5.1.2"}, {ErrorKind::permission, "550 5.7.1"},
         {ErrorKind::limit, "552 5.3.4"},         {ErrorKind::bad_data, "501 5.5.4"},
         {ErrorKind::internal, "421 4.3.0"},      {ErrorKind::config, "421 4.3.0"},
+        {ErrorKind::no_space, "452 4.3.1"},
     };
     for (const auto& c : cases) {
         Reply r = reply_for(Error(c.kind, "x"));
@@ -55,4 +56,5 @@ TEST_CASE("reply_for maps error kinds (the SMTP row of DESIGN.md section 6)", "[
     }
     CHECK(reply_for(Error(ErrorKind::internal, "x")).closes());
     CHECK_FALSE(reply_for(Error(ErrorKind::temporary, "x")).closes());
+    CHECK_FALSE(reply_for(Error(ErrorKind::no_space, "x")).closes());
 }
