@@ -211,7 +211,9 @@ class Submission(ServeTest):
         self.assertEqual(len(queued), 1)
         self.assertEqual(queued[0]["sender"], "bob@example.test")
         self.assertEqual([r["address"] for r in queued[0]["recipients"]], ["friend@remote.test"])
-        self.assertEqual(queued[0]["recipients"][0]["state"], "pending")
+        # Queued, not sent: the runner may already have tried it (the test's name server never
+        # answers, so the try was deferred).
+        self.assertIn(queued[0]["recipients"][0]["state"], ("pending", "deferred"))
         self.assertEqual(len(maildir_files(self.w, "ann@example.test")), 1)
         table = self.w.ok("queue", "list")
         self.assertIn("friend@remote.test", table)
