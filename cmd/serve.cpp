@@ -52,8 +52,9 @@ std::string parent_of(const std::string& path) {
 
 // As root, the files serve needs are handed to [server] user before it drops to that user:
 // the state folder, the store and its side files, the spool, the TLS files, and the Maildir
-// folders (two levels under mail_root, made by `user add` as root). Files of other owners
-// than root are left alone.
+// folders (two levels under mail_root: deliveries make them as [server] user, but an admin
+// may have copied Maildirs in as root, or an older vpsmail made them at `user add`). Files of
+// other owners than root are left alone.
 void give_to(uid_t uid, gid_t gid, const Config& c, const std::string& db) {
     auto take = [&](const std::string& path) {
         struct stat st {};

@@ -88,17 +88,10 @@ int user_add(Context& ctx, const UserAddArgs& args) {
     std::string maildir = mailstore::maildir_path(config.paths.mail_root, a.domain, a.local);
     user.password_hash = args.password_hash.empty() ? auth::hash_password(new_password(args.password_stdin))
                                                     : auth::normalize_password_hash(args.password_hash);
-    bool created = mailstore::create_maildir(maildir);
-    try {
-        store.create_user(user);
-    } catch (...) {
-        if (created) mailstore::remove_maildir(maildir);
-        throw;
-    }
-    if (created && !mailstore::give_maildir_to_mail_root_owner(maildir))
-        ctx.warn(fmt::format("cannot give the Maildir {} to the owner of {}: vpsmail serve may not deliver there", maildir,
-                             config.paths.mail_root));
-    ctx.note(fmt::format("added user {} (Maildir {})", a.str(), maildir));
+    // The Maildir is made by its first delivery, as Postfix's virtual(8) and Dovecot do: by the
+    // server's user, so that nothing made here as root has to be handed over to it.
+    store.create_user(user);
+    ctx.note(fmt::format("added user {} (Maildir {}, made at its first delivery)", a.str(), maildir));
     return 0;
 }
 

@@ -15,8 +15,6 @@ namespace {
 
 using detail::io_error;
 
-enum class Durable { no, yes };
-
 // The parent's entry for a folder just made reaches the disk only with an fsync of the parent.
 void sync_parent(const std::string& path) {
     auto parent = fs::path(path).parent_path();
@@ -24,10 +22,11 @@ void sync_parent(const std::string& path) {
     if (int err = detail::fsync_directory(dir, ::fsync); err != 0) throw detail::sync_error(dir, err);
 }
 
-// mkdir -p with mode 0700 for every folder it creates. Returns true when `path` was created.
-bool make_dirs(const std::string& path, Durable durable) {
+// mkdir -p with mode 0700 for every folder it creates, each made durable. Returns true when
+// `path` was created.
+bool make_dirs(const std::string& path) {
     auto made = [&] {
-        if (durable == Durable::yes) sync_parent(path);
+        sync_parent(path);
         return true;
     };
     if (::mkdir(path.c_str(), 0700) == 0) return made();
@@ -36,7 +35,7 @@ bool make_dirs(const std::string& path, Durable durable) {
     if (err != ENOENT) throw io_error("create folder", path, "mkdir", err);
     auto parent = fs::path(path).parent_path();
     if (parent.empty() || parent == fs::path(path)) throw io_error("create folder", path, "mkdir", err);
-    make_dirs(parent.string(), durable);
+    make_dirs(parent.string());
     if (::mkdir(path.c_str(), 0700) == 0) return made();
     if (errno == EEXIST) return false;
     throw io_error("create folder", path, "mkdir", errno);
@@ -50,16 +49,10 @@ std::string maildir_path(const std::string& mail_root, const std::string& domain
     return mail_root + "/" + domain + "/" + local;
 }
 
-bool create_maildir(const std::string& path) {
-    bool created = make_dirs(path, Durable::no);
-    for (const char* sub : {"cur", "new", "tmp"}) make_dirs(path + "/" + sub, Durable::no);
-    return created;
-}
-
 bool ensure_maildir(const std::string& path) {
     bool created = false;
     // Maildir spec: a Maildir is its three subfolders; a missing one makes its parents too.
-    for (const char* sub : {"cur", "new", "tmp"}) created |= make_dirs(path + "/" + sub, Durable::yes);
+    for (const char* sub : {"cur", "new", "tmp"}) created |= make_dirs(path + "/" + sub);
     return created;
 }
 
@@ -68,29 +61,6 @@ bool remove_maildir(const std::string& path) {
     auto removed = fs::remove_all(path, ec);
     if (ec) throw io_error("remove", path, "remove_all", ec.value());
     return removed > 0;
-}
-
-}  // namespace vpsmail::mailstore
-
-namespace vpsmail::mailstore {
-
-bool give_maildir_to_mail_root_owner(const std::string& maildir) {
-    if (::geteuid() != 0) return true;
-    const std::string domain = std::filesystem::path(maildir).parent_path().string();
-    const std::string root = std::filesystem::path(domain).parent_path().string();
-    struct stat owner {};
-    if (::stat(root.c_str(), &owner) != 0 || owner.st_uid == 0) return true;
-    bool ok = true;
-    auto take = [&](const std::string& path) {
-        struct stat st {};
-        if (::lstat(path.c_str(), &st) == 0 && st.st_uid == 0 && S_ISDIR(st.st_mode) &&
-            ::lchown(path.c_str(), owner.st_uid, owner.st_gid) != 0)
-            ok = false;
-    };
-    take(domain);
-    take(maildir);
-    for (const char* sub : {"/cur", "/new", "/tmp"}) take(maildir + sub);
-    return ok;
 }
 
 }  // namespace vpsmail::mailstore
