@@ -1,6 +1,7 @@
 #include "queue/spool.hpp"
 
 #include "core/error.hpp"
+#include "core/fsync.hpp"
 #include "core/log.hpp"
 #include "core/safe_name.hpp"
 
@@ -11,12 +12,9 @@
 #include <cerrno>
 #include <charconv>
 #include <chrono>
-#include <condition_variable>
 #include <cstring>
 #include <dirent.h>
 #include <fcntl.h>
-#include <initializer_list>
-#include <mutex>
 #include <set>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -173,73 +171,6 @@ std::string format_dsn_sent(const DsnSent& sent) {
 }
 
 }  // namespace
-
-// ---- group commit of folder fsyncs ----
-
-// Leader/follower per folder: a caller joins the folder's pending batch (callers whose entries
-// are made and not yet covered by an fsync); when no fsync of that folder is running, one of
-// them takes the batch and fsyncs once for all of them. A caller arriving while an fsync runs
-// cannot know whether that fsync saw its entry, so it waits for the next batch.
-struct Spool::Syncs {
-    struct Batch {
-        bool done = false;
-        int error = 0;
-    };
-    struct Folder {
-        std::shared_ptr<Batch> pending;
-        bool syncing = false;
-        std::condition_variable synced;
-    };
-
-    FsyncFunction fsync;
-    std::mutex mutex;
-    Folder env, msg;
-    SyncCounters counters;  // guarded by mutex
-
-    int fsync_folder(const std::string& path) {
-        Fd dir{::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
-        if (dir.fd < 0) return errno;
-        if (fsync(dir.fd) != 0) return errno != 0 ? errno : EIO;
-        return 0;
-    }
-
-    void sync(std::initializer_list<std::pair<Folder*, std::string>> wanted) {
-        std::unique_lock lock(mutex);
-        std::vector<std::shared_ptr<Batch>> joined;
-        for (const auto& [folder, path] : wanted) {
-            if (!folder->pending) folder->pending = std::make_shared<Batch>();
-            joined.push_back(folder->pending);
-            ++counters.requests;
-        }
-        std::optional<Error> failure;
-        std::size_t i = 0;
-        for (const auto& [folder, path] : wanted) {
-            const auto& batch = joined[i++];
-            while (!batch->done) {
-                if (folder->syncing) {
-                    folder->synced.wait(lock);
-                    continue;
-                }
-                std::shared_ptr<Batch> taken = std::move(folder->pending);
-                folder->syncing = true;
-                ++counters.fsyncs;
-                lock.unlock();
-                const int err = fsync_folder(path);
-                lock.lock();
-                taken->error = err;
-                taken->done = true;
-                folder->syncing = false;
-                folder->synced.notify_all();
-            }
-            // DESIGN.md 9: what did not reach the disk may on a retry: always temporary.
-            if (batch->error != 0 && !failure)
-                failure = Error(ErrorKind::temporary, fmt::format("cannot write {} to disk: {}", path, std::strerror(batch->error)),
-                                fmt::format("fsync: errno {}", batch->error));
-        }
-        lock.unlock();
-        if (failure) throw *failure;
-    }
-};
 
 SpoolLock::~SpoolLock() {
     if (fd_ >= 0) ::close(fd_);  // closing the only descriptor releases the flock
@@ -463,9 +394,8 @@ Envelope parse_envelope(std::string_view text) {
 
 // ---- Spool ----
 
-Spool::Spool(std::string dir, FsyncFunction fsync) : dir_(std::move(dir)), syncs_(std::make_shared<Syncs>()) {
-    syncs_->fsync = fsync ? std::move(fsync) : FsyncFunction(::fsync);
-}
+Spool::Spool(std::string dir, FsyncFunction fsync)
+    : dir_(std::move(dir)), fsync_(fsync ? std::move(fsync) : FsyncFunction(::fsync)), syncs_(std::make_shared<SyncGroup>(fsync_)) {}
 
 void Spool::create() const {
     make_folder(dir_);
@@ -481,14 +411,14 @@ void Spool::create() const {
 }
 
 void Spool::sync_folders(bool env, bool msg) const {
-    if (env && msg) syncs_->sync({{&syncs_->env, dir_ + "/env"}, {&syncs_->msg, dir_ + "/msg"}});
-    else if (env) syncs_->sync({{&syncs_->env, dir_ + "/env"}});
-    else if (msg) syncs_->sync({{&syncs_->msg, dir_ + "/msg"}});
+    std::vector<std::string> wanted;
+    if (env) wanted.push_back(dir_ + "/env");
+    if (msg) wanted.push_back(dir_ + "/msg");
+    syncs_->sync(wanted);  // both at once: a remove() waits for the two fsyncs in parallel
 }
 
 Spool::SyncCounters Spool::sync_counters() const {
-    std::lock_guard lock(syncs_->mutex);
-    return syncs_->counters;
+    return syncs_->counters();
 }
 
 std::string Spool::add(const Envelope& envelope, std::string_view message) const {
@@ -639,8 +569,7 @@ void Spool::quarantine(const std::string& id, std::string_view reason) const {
         if (::rename(from.c_str(), fmt::format("{}/{}.{}", corrupt, id, kind).c_str()) == 0) moved = true;
         else if (errno != ENOENT) throw io_error("quarantine", from, errno);
     }
-    Fd dir{::open(corrupt.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
-    if (dir.fd < 0 || syncs_->fsync(dir.fd) != 0) throw io_error("sync", corrupt, errno);
+    if (int err = fsync_directory(corrupt, fsync_); err != 0) throw io_error("sync", corrupt, err);
     sync_folders(true, true);
     log::line("spool_quarantine", {{"id", id}, {"reason", reason}, {"moved", moved ? "yes" : "nothing"}, {"to", corrupt}});
 }

@@ -2,6 +2,7 @@
 
 #include "core/address.hpp"
 #include "core/error.hpp"
+#include "core/fsync.hpp"
 #include "core/log.hpp"
 #include "server/server.hpp"
 #include "server/smtp_service.hpp"
@@ -77,14 +78,6 @@ std::string random_name() {
     std::string out = fmt::format("{:013x}-", micros);
     for (unsigned char b : bytes) out += fmt::format("{:02x}", b);
     return out;
-}
-
-int sync_folder(const std::string& path) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return errno;
-    int err = ::fsync(fd) != 0 ? errno : 0;
-    ::close(fd);
-    return err;
 }
 
 std::int64_t unix_now() {
@@ -208,7 +201,7 @@ std::string write_maildrop(const std::string& spool_dir, const MaildropEntry& en
         // The folder is not readable by others (1733), so they cannot open it to fsync it.
         // A second fsync of the renamed file then commits the journal transaction that holds
         // the rename (ext4, xfs), as close to the folder fsync as a non-owner can get.
-        const int sync_err = sync_folder(dir);
+        const int sync_err = fsync_directory(dir, ::fsync);
         if (sync_err == EACCES) {
             if (::fsync(fd) != 0) err = errno;
         } else if (sync_err != 0) {
