@@ -1,6 +1,7 @@
 #include "queue/spool.hpp"
 
 #include "core/error.hpp"
+#include "core/escape.hpp"
 #include "core/fsync.hpp"
 #include "core/log.hpp"
 #include "core/safe_name.hpp"
@@ -130,34 +131,8 @@ std::vector<std::string> ids_in(const std::string& folder) {
     return ids;
 }
 
-// A value is one line: '%', CR, LF and the other control bytes are written as %XX.
-std::string escape(std::string_view value) {
-    std::string out;
-    out.reserve(value.size());
-    for (unsigned char c : value) {
-        if (c == '%' || c < 0x20 || c == 0x7f) out += fmt::format("%{:02X}", c);
-        else out += static_cast<char>(c);
-    }
-    return out;
-}
-
-std::string unescape(std::string_view value) {
-    std::string out;
-    for (std::size_t i = 0; i < value.size(); ++i) {
-        if (value[i] == '%') {
-            const std::string_view hex = value.substr(i + 1, 2);
-            unsigned byte = 0;
-            if (hex.size() != 2 || hex.find_first_not_of("0123456789ABCDEFabcdef") != std::string_view::npos)
-                throw Error(ErrorKind::bad_data, fmt::format("envelope: bad escape in '{}'", value));
-            std::from_chars(hex.data(), hex.data() + 2, byte, 16);
-            out += static_cast<char>(byte);
-            i += 2;
-        } else {
-            out += value[i];
-        }
-    }
-    return out;
-}
+// The envelope's values, escaped by escape_value(); its errors name the envelope.
+std::string unescape(std::string_view value) { return unescape_value(value, "envelope"); }
 
 std::string format_dsn_sent(const DsnSent& sent) {
     std::string out;
@@ -246,28 +221,28 @@ std::string format_envelope(const Envelope& e) {
     if (e.size) out += fmt::format("size {}\n", *e.size);
     if (e.held) out += "held 1\n";
     if (e.warned) out += "warned 1\n";
-    out += fmt::format("return-path {}\n", escape(e.return_path));
-    out += fmt::format("body {}\n", escape(e.body));
+    out += fmt::format("return-path {}\n", escape_value(e.return_path));
+    out += fmt::format("body {}\n", escape_value(e.body));
     out += fmt::format("smtputf8 {}\n", e.smtputf8 ? 1 : 0);
-    if (!e.envid.empty()) out += fmt::format("envid {}\n", escape(e.envid));
-    if (!e.ret.empty()) out += fmt::format("ret {}\n", escape(e.ret));
-    if (!e.received_from.empty()) out += fmt::format("from {}\n", escape(e.received_from));
+    if (!e.envid.empty()) out += fmt::format("envid {}\n", escape_value(e.envid));
+    if (!e.ret.empty()) out += fmt::format("ret {}\n", escape_value(e.ret));
+    if (!e.received_from.empty()) out += fmt::format("from {}\n", escape_value(e.received_from));
     for (const auto& r : e.recipients) {
-        out += fmt::format("rcpt {} {}\n", recipient_state_name(r.state), escape(r.address));
+        out += fmt::format("rcpt {} {}\n", recipient_state_name(r.state), escape_value(r.address));
         if (r.local) out += "local 1\n";
-        if (!r.notify.empty()) out += fmt::format("notify {}\n", escape(r.notify));
-        if (!r.orcpt.empty()) out += fmt::format("orcpt {}\n", escape(r.orcpt));
+        if (!r.notify.empty()) out += fmt::format("notify {}\n", escape_value(r.notify));
+        if (!r.orcpt.empty()) out += fmt::format("orcpt {}\n", escape_value(r.orcpt));
         if (r.attempts != 0) out += fmt::format("attempts {}\n", r.attempts);
         if (r.next_attempt != 0) out += fmt::format("next-attempt {}\n", r.next_attempt);
         if (r.last_attempt != 0) out += fmt::format("last-attempt {}\n", r.last_attempt);
         if (r.code != 0) out += fmt::format("code {}\n", r.code);
-        if (!r.status.empty()) out += fmt::format("status {}\n", escape(r.status));
-        if (!r.remote_mta.empty()) out += fmt::format("remote-mta {}\n", escape(r.remote_mta));
+        if (!r.status.empty()) out += fmt::format("status {}\n", escape_value(r.status));
+        if (!r.remote_mta.empty()) out += fmt::format("remote-mta {}\n", escape_value(r.remote_mta));
         if (r.remote_reply) out += "remote-reply 1\n";
-        if (!r.last_error.empty()) out += fmt::format("error {}\n", escape(r.last_error));
+        if (!r.last_error.empty()) out += fmt::format("error {}\n", escape_value(r.last_error));
         if (r.dsn_passed_on) out += "dsn-passed-on 1\n";
         if (const std::string sent = format_dsn_sent(r.dsn_sent); !sent.empty()) out += fmt::format("dsn-sent {}\n", sent);
-        for (const auto& a : r.history) out += fmt::format("history {} {}\n", a.time, escape(a.result));
+        for (const auto& a : r.history) out += fmt::format("history {} {}\n", a.time, escape_value(a.result));
     }
     out += "end\n";
     return out;
@@ -286,7 +261,7 @@ Envelope parse_envelope(std::string_view text) {
         auto space = line.find(' ');
         std::string_view name = line.substr(0, space);
         std::string_view value = space == std::string_view::npos ? std::string_view() : line.substr(space + 1);
-        auto bad = [&] { return Error(ErrorKind::bad_data, fmt::format("envelope line {}: '{}'", line_number, escape(line))); };
+        auto bad = [&] { return Error(ErrorKind::bad_data, fmt::format("envelope line {}: '{}'", line_number, escape_value(line))); };
         auto number = [&]<typename T>(T& out, std::string_view digits) {
             auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), out);
             if (ec != std::errc() || end != digits.data() + digits.size() || digits.empty()) throw bad();
