@@ -8,7 +8,7 @@
 // The Maildirs go in a new folder under PATH ($TMPDIR or /tmp), removed at the end: PATH must
 // be on the file system to measure (tmpfs makes fsync free).
 #include "mailstore/delivery.hpp"
-#include "mailstore/sync_group.hpp"
+#include "core/sync_group.hpp"
 
 #include <fmt/format.h>
 
@@ -48,7 +48,7 @@ Figures run(const Options& o, const std::string& root, bool grouped) {
     for (int k = 0; k < o.maildirs; ++k) maildirs.push_back(fmt::format("{}/m{}", root, k));
     for (const auto& m : maildirs) mailstore::Delivery().add(m);  // create them outside the timing
 
-    mailstore::SyncGroup group;
+    SyncGroup group;
     std::vector<std::vector<double>> latencies(static_cast<std::size_t>(o.threads));
     const std::string body(o.size, 'x');
     std::atomic<bool> go{false};

@@ -1,6 +1,7 @@
 #include "mailstore/delivery.hpp"
 
 #include "core/error.hpp"
+#include "core/fsync.hpp"
 #include "mailstore/io.hpp"
 #include "mailstore/maildir.hpp"
 #include "mailstore/unique_name.hpp"
@@ -18,7 +19,6 @@ namespace vpsmail::mailstore {
 namespace {
 
 using detail::io_error;
-using detail::sync_error;
 
 constexpr std::size_t buffer_capacity = 64 * 1024;
 // Names come from make_unique_name and cannot repeat; a clash means a clock gone back and a
@@ -165,7 +165,7 @@ std::vector<DeliveredFile> Delivery::commit() {
             sync_->sync(folders);
         } else {
             for (const std::string& folder : folders)
-                if (int err = detail::fsync_directory(folder, hooks_.fsync); err != 0) throw sync_error(folder, err);
+                if (int err = fsync_directory(folder, hooks_.fsync); err != 0) throw sync_error(folder, err);
         }
 
         visible_.clear();  // they stay: the message is delivered
@@ -243,7 +243,7 @@ void Delivery::discard() noexcept {
         for (const std::string& path : visible_) ::unlink(path.c_str());
         // Best effort: without it a crash could bring back the entries of a commit that failed,
         // and the sender's retry would deliver the message twice.
-        for (const std::string& path : visible_) detail::fsync_directory(parent_of(path), hooks_.fsync);
+        for (const std::string& path : visible_) fsync_directory(parent_of(path), hooks_.fsync);
     } catch (...) {  // std::bad_alloc from a path: the unlinks are done, the fsyncs best effort
     }
     visible_.clear();

@@ -3,7 +3,7 @@
 // new/ until commit() returns; cur/, flags, the index, size limits and quota checks are not its.
 #pragma once
 
-#include "mailstore/sync_group.hpp"
+#include "core/sync_group.hpp"
 
 #include <cstdint>
 #include <functional>

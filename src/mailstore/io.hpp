@@ -1,27 +1,20 @@
 // Internal to mailstore: the errno -> ErrorKind table for file system calls, an owned file
-// descriptor, and fsync of a folder. Not part of the module's interface (no other module
-// includes it); the public contracts are in maildir.hpp, delivery.hpp, sync_group.hpp, quota.hpp.
+// descriptor and write_all. Not part of the module's interface (no other module includes it);
+// the public contracts are in maildir.hpp, delivery.hpp, quota.hpp. Folder fsyncs are core's
+// (core/fsync.hpp, core/sync_group.hpp).
 #pragma once
 
 #include "core/error.hpp"
 
-#include <functional>
 #include <string>
 #include <string_view>
 
 namespace vpsmail::mailstore::detail {
 
-/// fsync(2) or a replacement for it (tests inject failures): 0, or -1 with errno set.
-using FsyncFunction = std::function<int(int fd)>;
-
 /// Error(permission) for EACCES/EPERM/EROFS, Error(no_space) for ENOSPC/EDQUOT,
 /// Error(temporary) for anything else (EIO, EMFILE, ...): core's errno_kind(). Message "cannot <what> <path>: <strerror>", detail
 /// "<call>: errno <n>".
 Error io_error(std::string_view what, const std::string& path, std::string_view call, int err);
-
-/// As io_error, but Error(no_space) for ENOSPC/EDQUOT and Error(temporary) for every other
-/// errno: data that did not reach the disk may on a retry.
-Error sync_error(const std::string& path, int err);
 
 /// Owns one file descriptor; closes it when destroyed. Move-only.
 class FileDescriptor {
@@ -42,10 +35,6 @@ public:
 private:
     int fd_ = -1;
 };
-
-/// Opens the folder, fsyncs it through `fsync` and closes it. Returns 0, or the errno of
-/// whichever step failed. Any thread.
-int fsync_directory(const std::string& path, const FsyncFunction& fsync);
 
 /// write(2) until all of `bytes` is written, retrying EINTR. Returns 0 or the errno.
 int write_all(int fd, std::string_view bytes) noexcept;

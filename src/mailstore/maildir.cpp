@@ -1,6 +1,7 @@
 #include "mailstore/maildir.hpp"
 
 #include "core/error.hpp"
+#include "core/fsync.hpp"
 #include "core/safe_name.hpp"
 #include "mailstore/io.hpp"
 
@@ -19,7 +20,7 @@ using detail::io_error;
 void sync_parent(const std::string& path) {
     auto parent = fs::path(path).parent_path();
     std::string dir = parent.empty() ? "." : parent.string();
-    if (int err = detail::fsync_directory(dir, ::fsync); err != 0) throw detail::sync_error(dir, err);
+    if (int err = fsync_directory(dir, ::fsync); err != 0) throw sync_error(dir, err);
 }
 
 // mkdir -p with mode 0700 for every folder it creates, each made durable. Returns true when

@@ -1,6 +1,8 @@
 #include "queue/spool.hpp"
 
 #include "core/error.hpp"
+#include "core/escape.hpp"
+#include "core/fsync.hpp"
 #include "core/log.hpp"
 #include "core/safe_name.hpp"
 
@@ -11,12 +13,9 @@
 #include <cerrno>
 #include <charconv>
 #include <chrono>
-#include <condition_variable>
 #include <cstring>
 #include <dirent.h>
 #include <fcntl.h>
-#include <initializer_list>
-#include <mutex>
 #include <set>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -132,34 +131,8 @@ std::vector<std::string> ids_in(const std::string& folder) {
     return ids;
 }
 
-// A value is one line: '%', CR, LF and the other control bytes are written as %XX.
-std::string escape(std::string_view value) {
-    std::string out;
-    out.reserve(value.size());
-    for (unsigned char c : value) {
-        if (c == '%' || c < 0x20 || c == 0x7f) out += fmt::format("%{:02X}", c);
-        else out += static_cast<char>(c);
-    }
-    return out;
-}
-
-std::string unescape(std::string_view value) {
-    std::string out;
-    for (std::size_t i = 0; i < value.size(); ++i) {
-        if (value[i] == '%') {
-            const std::string_view hex = value.substr(i + 1, 2);
-            unsigned byte = 0;
-            if (hex.size() != 2 || hex.find_first_not_of("0123456789ABCDEFabcdef") != std::string_view::npos)
-                throw Error(ErrorKind::bad_data, fmt::format("envelope: bad escape in '{}'", value));
-            std::from_chars(hex.data(), hex.data() + 2, byte, 16);
-            out += static_cast<char>(byte);
-            i += 2;
-        } else {
-            out += value[i];
-        }
-    }
-    return out;
-}
+// The envelope's values, escaped by escape_value(); its errors name the envelope.
+std::string unescape(std::string_view value) { return unescape_value(value, "envelope"); }
 
 std::string format_dsn_sent(const DsnSent& sent) {
     std::string out;
@@ -173,73 +146,6 @@ std::string format_dsn_sent(const DsnSent& sent) {
 }
 
 }  // namespace
-
-// ---- group commit of folder fsyncs ----
-
-// Leader/follower per folder: a caller joins the folder's pending batch (callers whose entries
-// are made and not yet covered by an fsync); when no fsync of that folder is running, one of
-// them takes the batch and fsyncs once for all of them. A caller arriving while an fsync runs
-// cannot know whether that fsync saw its entry, so it waits for the next batch.
-struct Spool::Syncs {
-    struct Batch {
-        bool done = false;
-        int error = 0;
-    };
-    struct Folder {
-        std::shared_ptr<Batch> pending;
-        bool syncing = false;
-        std::condition_variable synced;
-    };
-
-    FsyncFunction fsync;
-    std::mutex mutex;
-    Folder env, msg;
-    SyncCounters counters;  // guarded by mutex
-
-    int fsync_folder(const std::string& path) {
-        Fd dir{::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
-        if (dir.fd < 0) return errno;
-        if (fsync(dir.fd) != 0) return errno != 0 ? errno : EIO;
-        return 0;
-    }
-
-    void sync(std::initializer_list<std::pair<Folder*, std::string>> wanted) {
-        std::unique_lock lock(mutex);
-        std::vector<std::shared_ptr<Batch>> joined;
-        for (const auto& [folder, path] : wanted) {
-            if (!folder->pending) folder->pending = std::make_shared<Batch>();
-            joined.push_back(folder->pending);
-            ++counters.requests;
-        }
-        std::optional<Error> failure;
-        std::size_t i = 0;
-        for (const auto& [folder, path] : wanted) {
-            const auto& batch = joined[i++];
-            while (!batch->done) {
-                if (folder->syncing) {
-                    folder->synced.wait(lock);
-                    continue;
-                }
-                std::shared_ptr<Batch> taken = std::move(folder->pending);
-                folder->syncing = true;
-                ++counters.fsyncs;
-                lock.unlock();
-                const int err = fsync_folder(path);
-                lock.lock();
-                taken->error = err;
-                taken->done = true;
-                folder->syncing = false;
-                folder->synced.notify_all();
-            }
-            // DESIGN.md 9: what did not reach the disk may on a retry: always temporary.
-            if (batch->error != 0 && !failure)
-                failure = Error(ErrorKind::temporary, fmt::format("cannot write {} to disk: {}", path, std::strerror(batch->error)),
-                                fmt::format("fsync: errno {}", batch->error));
-        }
-        lock.unlock();
-        if (failure) throw *failure;
-    }
-};
 
 SpoolLock::~SpoolLock() {
     if (fd_ >= 0) ::close(fd_);  // closing the only descriptor releases the flock
@@ -315,28 +221,28 @@ std::string format_envelope(const Envelope& e) {
     if (e.size) out += fmt::format("size {}\n", *e.size);
     if (e.held) out += "held 1\n";
     if (e.warned) out += "warned 1\n";
-    out += fmt::format("return-path {}\n", escape(e.return_path));
-    out += fmt::format("body {}\n", escape(e.body));
+    out += fmt::format("return-path {}\n", escape_value(e.return_path));
+    out += fmt::format("body {}\n", escape_value(e.body));
     out += fmt::format("smtputf8 {}\n", e.smtputf8 ? 1 : 0);
-    if (!e.envid.empty()) out += fmt::format("envid {}\n", escape(e.envid));
-    if (!e.ret.empty()) out += fmt::format("ret {}\n", escape(e.ret));
-    if (!e.received_from.empty()) out += fmt::format("from {}\n", escape(e.received_from));
+    if (!e.envid.empty()) out += fmt::format("envid {}\n", escape_value(e.envid));
+    if (!e.ret.empty()) out += fmt::format("ret {}\n", escape_value(e.ret));
+    if (!e.received_from.empty()) out += fmt::format("from {}\n", escape_value(e.received_from));
     for (const auto& r : e.recipients) {
-        out += fmt::format("rcpt {} {}\n", recipient_state_name(r.state), escape(r.address));
+        out += fmt::format("rcpt {} {}\n", recipient_state_name(r.state), escape_value(r.address));
         if (r.local) out += "local 1\n";
-        if (!r.notify.empty()) out += fmt::format("notify {}\n", escape(r.notify));
-        if (!r.orcpt.empty()) out += fmt::format("orcpt {}\n", escape(r.orcpt));
+        if (!r.notify.empty()) out += fmt::format("notify {}\n", escape_value(r.notify));
+        if (!r.orcpt.empty()) out += fmt::format("orcpt {}\n", escape_value(r.orcpt));
         if (r.attempts != 0) out += fmt::format("attempts {}\n", r.attempts);
         if (r.next_attempt != 0) out += fmt::format("next-attempt {}\n", r.next_attempt);
         if (r.last_attempt != 0) out += fmt::format("last-attempt {}\n", r.last_attempt);
         if (r.code != 0) out += fmt::format("code {}\n", r.code);
-        if (!r.status.empty()) out += fmt::format("status {}\n", escape(r.status));
-        if (!r.remote_mta.empty()) out += fmt::format("remote-mta {}\n", escape(r.remote_mta));
+        if (!r.status.empty()) out += fmt::format("status {}\n", escape_value(r.status));
+        if (!r.remote_mta.empty()) out += fmt::format("remote-mta {}\n", escape_value(r.remote_mta));
         if (r.remote_reply) out += "remote-reply 1\n";
-        if (!r.last_error.empty()) out += fmt::format("error {}\n", escape(r.last_error));
+        if (!r.last_error.empty()) out += fmt::format("error {}\n", escape_value(r.last_error));
         if (r.dsn_passed_on) out += "dsn-passed-on 1\n";
         if (const std::string sent = format_dsn_sent(r.dsn_sent); !sent.empty()) out += fmt::format("dsn-sent {}\n", sent);
-        for (const auto& a : r.history) out += fmt::format("history {} {}\n", a.time, escape(a.result));
+        for (const auto& a : r.history) out += fmt::format("history {} {}\n", a.time, escape_value(a.result));
     }
     out += "end\n";
     return out;
@@ -355,7 +261,7 @@ Envelope parse_envelope(std::string_view text) {
         auto space = line.find(' ');
         std::string_view name = line.substr(0, space);
         std::string_view value = space == std::string_view::npos ? std::string_view() : line.substr(space + 1);
-        auto bad = [&] { return Error(ErrorKind::bad_data, fmt::format("envelope line {}: '{}'", line_number, escape(line))); };
+        auto bad = [&] { return Error(ErrorKind::bad_data, fmt::format("envelope line {}: '{}'", line_number, escape_value(line))); };
         auto number = [&]<typename T>(T& out, std::string_view digits) {
             auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), out);
             if (ec != std::errc() || end != digits.data() + digits.size() || digits.empty()) throw bad();
@@ -463,9 +369,8 @@ Envelope parse_envelope(std::string_view text) {
 
 // ---- Spool ----
 
-Spool::Spool(std::string dir, FsyncFunction fsync) : dir_(std::move(dir)), syncs_(std::make_shared<Syncs>()) {
-    syncs_->fsync = fsync ? std::move(fsync) : FsyncFunction(::fsync);
-}
+Spool::Spool(std::string dir, FsyncFunction fsync)
+    : dir_(std::move(dir)), fsync_(fsync ? std::move(fsync) : FsyncFunction(::fsync)), syncs_(std::make_shared<SyncGroup>(fsync_)) {}
 
 void Spool::create() const {
     make_folder(dir_);
@@ -481,14 +386,14 @@ void Spool::create() const {
 }
 
 void Spool::sync_folders(bool env, bool msg) const {
-    if (env && msg) syncs_->sync({{&syncs_->env, dir_ + "/env"}, {&syncs_->msg, dir_ + "/msg"}});
-    else if (env) syncs_->sync({{&syncs_->env, dir_ + "/env"}});
-    else if (msg) syncs_->sync({{&syncs_->msg, dir_ + "/msg"}});
+    std::vector<std::string> wanted;
+    if (env) wanted.push_back(dir_ + "/env");
+    if (msg) wanted.push_back(dir_ + "/msg");
+    syncs_->sync(wanted);  // both at once: a remove() waits for the two fsyncs in parallel
 }
 
 Spool::SyncCounters Spool::sync_counters() const {
-    std::lock_guard lock(syncs_->mutex);
-    return syncs_->counters;
+    return syncs_->counters();
 }
 
 std::string Spool::add(const Envelope& envelope, std::string_view message) const {
@@ -639,8 +544,7 @@ void Spool::quarantine(const std::string& id, std::string_view reason) const {
         if (::rename(from.c_str(), fmt::format("{}/{}.{}", corrupt, id, kind).c_str()) == 0) moved = true;
         else if (errno != ENOENT) throw io_error("quarantine", from, errno);
     }
-    Fd dir{::open(corrupt.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
-    if (dir.fd < 0 || syncs_->fsync(dir.fd) != 0) throw io_error("sync", corrupt, errno);
+    if (int err = fsync_directory(corrupt, fsync_); err != 0) throw io_error("sync", corrupt, err);
     sync_folders(true, true);
     log::line("spool_quarantine", {{"id", id}, {"reason", reason}, {"moved", moved ? "yes" : "nothing"}, {"to", corrupt}});
 }

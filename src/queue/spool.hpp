@@ -41,9 +41,10 @@
 //   <spool_dir>/maildrop/     mode 1733: messages of local users for the server (server/maildrop.hpp)
 #pragma once
 
+#include "core/sync_group.hpp"
+
 #include <chrono>
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -145,13 +146,10 @@ private:
 class Spool {
 public:
     /// fsync(2) or, in tests, a replacement: 0, or -1 with errno set.
-    using FsyncFunction = std::function<int(int fd)>;
+    using FsyncFunction = vpsmail::FsyncFunction;
 
     /// Figures for tests and benchmarks: folder fsyncs asked for and made (group commit).
-    struct SyncCounters {
-        std::uint64_t requests = 0;
-        std::uint64_t fsyncs = 0;
-    };
+    using SyncCounters = SyncGroup::Counters;
 
     /// The spool at `dir`; its folders (0700; the spool itself 0711 and maildrop/ 1733) are
     /// made by create(). Copies share one group commit of folder fsyncs. `fsync` empty means
@@ -231,11 +229,11 @@ public:
     const std::string& dir() const noexcept { return dir_; }
 
 private:
-    struct Syncs;
     void sync_folders(bool env, bool msg) const;
 
     std::string dir_;
-    std::shared_ptr<Syncs> syncs_;
+    FsyncFunction fsync_;
+    std::shared_ptr<SyncGroup> syncs_;  // shared by the copies
 };
 
 // The same edits on an envelope in memory (the runner applies them to the copy it holds).

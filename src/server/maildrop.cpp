@@ -2,6 +2,8 @@
 
 #include "core/address.hpp"
 #include "core/error.hpp"
+#include "core/escape.hpp"
+#include "core/fsync.hpp"
 #include "core/log.hpp"
 #include "server/server.hpp"
 #include "server/smtp_service.hpp"
@@ -29,31 +31,8 @@ Error io_error(const std::string& what, const std::string& path, int err) {
     return Error(errno_kind(err), fmt::format("cannot {} {}: {}", what, path, std::strerror(err)), errno_text(path, err));
 }
 
-// '%', CR, LF and the other control bytes as %XX, so that every value is one line.
-std::string escape(std::string_view value) {
-    std::string out;
-    for (unsigned char c : value) {
-        if (c == '%' || c < 0x20 || c == 0x7f) out += fmt::format("%{:02X}", c);
-        else out += static_cast<char>(c);
-    }
-    return out;
-}
-
-std::string unescape(std::string_view value) {
-    std::string out;
-    for (std::size_t i = 0; i < value.size(); ++i) {
-        if (value[i] != '%') {
-            out += value[i];
-            continue;
-        }
-        const std::string_view hex = value.substr(i + 1, 2);
-        if (hex.size() != 2 || hex.find_first_not_of("0123456789ABCDEF") != std::string_view::npos)
-            throw Error(ErrorKind::bad_data, fmt::format("maildrop: bad escape in '{}'", value));
-        out += static_cast<char>(std::stoi(std::string(hex), nullptr, 16));
-        i += 2;
-    }
-    return out;
-}
+// Strict: the files come from any local user, and escape_value() writes upper-case hex only.
+std::string unescape(std::string_view value) { return unescape_value(value, "maildrop", HexDigits::upper_case); }
 
 bool all_digits(std::string_view text) {
     return !text.empty() && text.size() <= 18 && text.find_first_not_of("0123456789") == std::string_view::npos;
@@ -79,14 +58,6 @@ std::string random_name() {
     return out;
 }
 
-int sync_folder(const std::string& path) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return errno;
-    int err = ::fsync(fd) != 0 ? errno : 0;
-    ::close(fd);
-    return err;
-}
-
 std::int64_t unix_now() {
     return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
@@ -98,9 +69,9 @@ std::string format_maildrop(const MaildropEntry& e) {
     std::string out = std::string(magic) + "\n";
     out += fmt::format("created {}\n", e.created);
     out += fmt::format("uid {}\n", e.uid);
-    out += fmt::format("user {}\n", escape(e.user));
-    out += fmt::format("sender {}\n", escape(e.sender));
-    for (const auto& r : e.recipients) out += fmt::format("rcpt {}\n", escape(r));
+    out += fmt::format("user {}\n", escape_value(e.user));
+    out += fmt::format("sender {}\n", escape_value(e.sender));
+    for (const auto& r : e.recipients) out += fmt::format("rcpt {}\n", escape_value(r));
     out += "end\n";
     out += e.message;
     return out;
@@ -208,7 +179,7 @@ std::string write_maildrop(const std::string& spool_dir, const MaildropEntry& en
         // The folder is not readable by others (1733), so they cannot open it to fsync it.
         // A second fsync of the renamed file then commits the journal transaction that holds
         // the rename (ext4, xfs), as close to the folder fsync as a non-owner can get.
-        const int sync_err = sync_folder(dir);
+        const int sync_err = fsync_directory(dir, ::fsync);
         if (sync_err == EACCES) {
             if (::fsync(fd) != 0) err = errno;
         } else if (sync_err != 0) {

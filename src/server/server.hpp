@@ -6,7 +6,7 @@
 
 #include "auth/throttle.hpp"
 #include "core/config.hpp"
-#include "mailstore/sync_group.hpp"
+#include "core/sync_group.hpp"
 #include "queue/spool.hpp"
 #include "route/resolver.hpp"
 #include "server/conversation.hpp"
@@ -43,7 +43,7 @@ public:
     store::RoutingIndex& index() noexcept { return *index_; }
     auth::Throttle& throttle() noexcept { return throttle_; }
     queue::Spool& spool() noexcept { return spool_; }
-    mailstore::SyncGroup& sync_group() noexcept { return sync_; }
+    SyncGroup& sync_group() noexcept { return sync_; }
     /// The calling thread's own connection to the store (a Store is one thread's).
     store::Store& thread_store();
 
@@ -67,7 +67,7 @@ private:
     std::unique_ptr<store::RoutingIndex> index_;
     auth::Throttle throttle_;
     queue::Spool spool_;
-    mailstore::SyncGroup sync_;
+    SyncGroup sync_;
     std::unique_ptr<Service> smtp_, submission_, submissions_;
     std::unique_ptr<QueueRunner> runner_;
 };

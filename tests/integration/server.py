@@ -3,6 +3,7 @@ the integration tests. Readiness is the "listening NAME ADDRESS" lines on stdout
 deadline, no sleeps); stop() sends SIGTERM and checks the exit."""
 
 import os
+import re
 import select
 import signal
 import socket
@@ -14,12 +15,16 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from harness import BIN, HASH, World  # noqa: E402
 
 READY_TIMEOUT = 30.0
+# A name server that never answers: no test queries a real one, and mail for other domains
+# stays deferred in the queue, where the tests look for it.
+NO_DNS = '[dns]\nservers = ["127.0.0.1:1"]\n'
 
 
 class Server:
     def __init__(self, world, config="", ports=None, hostname="mx.example.test", smtp_config=""):
         """`ports`: listener name -> fixed port (a server restarted on the same ports); the
-        others get ephemeral ports. `smtp_config`: more [smtp] keys."""
+        others get ephemeral ports. `smtp_config`: more [smtp] keys. `config` without a [dns]
+        table gets NO_DNS (TOML allows one [dns] table)."""
         self.world = world
         self.log_path = os.path.join(world.dir, "serve.log")
         fixed = ports or {}
@@ -27,7 +32,8 @@ class Server:
             '[server]\nhostname = "%s"\nuser = ""\n' % hostname +
             '[smtp]\nlisten = ["127.0.0.1:%d"]\n' % fixed.get("smtp", 0) + smtp_config +
             '[submission]\nlisten = ["127.0.0.1:%d"]\n' % fixed.get("submission", 0) +
-            '[submissions]\nlisten = ["127.0.0.1:%d"]\n' % fixed.get("submissions", 0) + config)
+            '[submissions]\nlisten = ["127.0.0.1:%d"]\n' % fixed.get("submissions", 0) + config +
+            ("" if re.search(r"^\[dns\]", config, re.M) else NO_DNS))
         self.ports = {}
         self.proc = None
 

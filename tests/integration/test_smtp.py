@@ -35,9 +35,8 @@ class ServeTest(unittest.TestCase):
     def setUp(self):
         require_binary(self)
         self.w = seeded_world()
-        # Outbound delivery runs too: a name server that never answers keeps mail for other
-        # domains deferred in the queue, where these tests look for it.
-        self.server = Server(self.w, '[dns]\nservers = ["127.0.0.1:1"]\n' + self.config).start()
+        # Outbound delivery runs too; Server's name server never answers (server.NO_DNS).
+        self.server = Server(self.w, self.config).start()
 
     def tearDown(self):
         try:
@@ -542,8 +541,8 @@ class DiskFull(unittest.TestCase):
         self.addCleanup(subprocess.run, ["umount", "-l", self.small], capture_output=True)
         self.w.mail_root = os.path.join(self.small, "mail")
         self.spool = os.path.join(self.small, "spool")
-        # A name server that never answers keeps friend@remote.test's message in the queue.
-        self.server = Server(self.w, '[dns]\nservers = ["127.0.0.1:1"]\n')
+        # Server's name server never answers (server.NO_DNS): friend@remote.test's message stays queued.
+        self.server = Server(self.w)
         with open(self.w.config_path) as f:
             text = f.read()
         with open(self.w.config_path, "w") as f:

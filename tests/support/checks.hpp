@@ -1,5 +1,6 @@
-// Small checks several unit tests share: an expected vpsmail::Error, and SQL run on a store
-// file through a raw SQLite connection of the test's own, bypassing Store.
+// Small checks several unit tests share: an expected vpsmail::Error, SQL run on a store file
+// through a raw SQLite connection of the test's own, bypassing Store, and polling for a state
+// that other threads reach.
 #pragma once
 
 #include "core/error.hpp"
@@ -7,7 +8,9 @@
 #include <catch2/catch.hpp>
 #include <sqlite3.h>
 
+#include <chrono>
 #include <string>
+#include <thread>
 
 namespace vpsmail::test {
 
@@ -35,6 +38,16 @@ inline void raw_sql(const std::string& path, const std::string& sql) {
     sqlite3_free(message);
     sqlite3_close(db);
     REQUIRE(rc == SQLITE_OK);
+}
+
+/// Polls `done` every millisecond for up to ten seconds; returns whether it became true.
+template <typename F>
+bool eventually(F&& done) {
+    for (int i = 0; i < 10000; ++i) {
+        if (done()) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return done();
 }
 
 }  // namespace vpsmail::test

@@ -1,9 +1,9 @@
 #include "mailstore/delivery.hpp"
 
 #include "core/error.hpp"
+#include "core/sync_group.hpp"
 #include "mailstore/maildir.hpp"
 #include "mailstore/quota.hpp"
-#include "mailstore/sync_group.hpp"
 #include "mailstore/unique_name.hpp"
 #include "support/checks.hpp"
 #include "support/temp_dir.hpp"
@@ -38,7 +38,7 @@ using vpsmail::mailstore::DeliveredFile;
 using vpsmail::mailstore::Delivery;
 using vpsmail::mailstore::DeliveryHooks;
 using vpsmail::mailstore::find_message_size;
-using vpsmail::mailstore::SyncGroup;
+using vpsmail::SyncGroup;
 using vpsmail::test::TempDir;
 using vpsmail::test::error_of;
 namespace fs = std::filesystem;

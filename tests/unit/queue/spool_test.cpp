@@ -19,6 +19,7 @@
 using namespace vpsmail::queue;
 using vpsmail::ErrorKind;
 using vpsmail::test::error_of;
+using vpsmail::test::eventually;
 using vpsmail::test::TempDir;
 
 namespace {
@@ -48,16 +49,6 @@ std::string slurp(const std::string& path) {
 void set_age(const std::string& path, std::chrono::seconds age) {
     namespace fs = std::filesystem;
     fs::last_write_time(path, fs::file_time_type::clock::now() - age);
-}
-
-// Polls `done` every millisecond for up to ten seconds; returns whether it became true.
-template <typename F>
-bool eventually(F&& done) {
-    for (int i = 0; i < 10000; ++i) {
-        if (done()) return true;
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-    return done();
 }
 
 }  // namespace

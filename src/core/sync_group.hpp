@@ -1,44 +1,44 @@
-// Group commit of folder fsyncs (DESIGN.md 9): deliveries that commit into the same folders at
-// the same moment share one fsync of each folder instead of queueing for one each. Owns the
-// batching only; the file fsyncs, the links and the choice of folders are Delivery's.
+// Group commit of folder fsyncs (DESIGN.md 9): writers that commit into the same folders at
+// the same moment (Maildir deliveries, spool writes) share one fsync of each folder instead of
+// queueing for one each. Owns the batching only; the file fsyncs, the renames or links and the
+// choice of folders are the callers'.
 #pragma once
+
+#include "core/fsync.hpp"
 
 #include <condition_variable>
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <mutex>
 #include <span>
 #include <string>
 #include <unordered_map>
 
-namespace vpsmail::mailstore {
+namespace vpsmail {
 
-/// Shared by every Delivery of a process (or of a worker pool) that should batch its folder
+/// Shared by every writer of a process (or of a worker pool) that should batch its folder
 /// fsyncs. Leader/follower: the first caller to find a folder idle fsyncs it on behalf of every
 /// caller that arrived before that fsync started; callers arriving meanwhile wait for it to end
 /// and then elect the next leader among themselves, whose one fsync covers them all.
 class SyncGroup {
 public:
-    /// fsync(2) or, in tests, a replacement that fails on purpose: 0, or -1 with errno set.
-    using FsyncFunction = std::function<int(int fd)>;
-
     /// Figures for benchmarks and tests.
     struct Counters {
         std::uint64_t requests = 0;  ///< folders asked for, summed over sync() calls
         std::uint64_t fsyncs = 0;    ///< folder fsyncs made
     };
 
-    /// `fsync` empty means ::fsync.
+    /// `fsync` empty means ::fsync; tests give one that fails on purpose.
     explicit SyncGroup(FsyncFunction fsync = {});
     SyncGroup(const SyncGroup&) = delete;
     SyncGroup& operator=(const SyncGroup&) = delete;
 
     /// Returns once each folder in `folders` has been fsync'd by an fsync that started after
     /// this call began, so every entry the caller made in them before calling is on disk.
-    /// Blocks; any thread, any number of threads at once. Throws Error(temporary) naming the
-    /// folder when it could not be opened or that fsync failed (every caller the fsync covered
-    /// gets the error), after waiting for all of `folders`.
+    /// Blocks; any thread, any number of threads at once. Throws sync_error() (fsync.hpp):
+    /// Error(temporary), or Error(no_space) for ENOSPC/EDQUOT, naming the folder when it could
+    /// not be opened or that fsync failed (every caller the fsync covered gets the error),
+    /// after waiting for all of `folders`.
     void sync(std::span<const std::string> folders);
 
     Counters counters() const;
@@ -58,4 +58,4 @@ private:
     Counters counters_;                                // guarded by mutex_
 };
 
-}  // namespace vpsmail::mailstore
+}  // namespace vpsmail

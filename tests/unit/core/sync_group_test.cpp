@@ -1,41 +1,30 @@
-#include "mailstore/sync_group.hpp"
+#include "core/sync_group.hpp"
 
 #include "core/error.hpp"
+#include "support/checks.hpp"
 #include "support/temp_dir.hpp"
 
 #include <catch2/catch.hpp>
 
 #include <atomic>
 #include <cerrno>
-#include <chrono>
 #include <condition_variable>
+#include <cstring>
 #include <filesystem>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <unistd.h>
+#include <utility>
 #include <vector>
 
 using vpsmail::Error;
 using vpsmail::ErrorKind;
-using vpsmail::mailstore::SyncGroup;
+using vpsmail::SyncGroup;
+using vpsmail::test::eventually;
 using vpsmail::test::TempDir;
 
-namespace {
-
-// Polls `done` every millisecond for up to ten seconds; returns whether it became true.
-template <typename F>
-bool eventually(F&& done) {
-    for (int i = 0; i < 10000; ++i) {
-        if (done()) return true;
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-    return done();
-}
-
-}  // namespace
-
-TEST_CASE("callers that arrive during an fsync share the next one", "[mailstore][sync_group]") {
+TEST_CASE("callers that arrive during an fsync share the next one", "[core][sync_group]") {
     TempDir tmp;
     const std::vector<std::string> folder = {tmp.path().string()};
     std::mutex mutex;
@@ -81,7 +70,7 @@ TEST_CASE("callers that arrive during an fsync share the next one", "[mailstore]
     CHECK(calls == 2);
 }
 
-TEST_CASE("a failed folder fsync fails every caller it covered, and the next one succeeds", "[mailstore][sync_group]") {
+TEST_CASE("a failed folder fsync fails every caller it covered, and the next one succeeds", "[core][sync_group]") {
     TempDir tmp;
     const std::vector<std::string> folder = {tmp.path().string()};
     std::atomic<bool> failing{true};
@@ -108,7 +97,7 @@ TEST_CASE("a failed folder fsync fails every caller it covered, and the next one
     CHECK_NOTHROW(group.sync(folder));
 }
 
-TEST_CASE("a folder that cannot be opened is an error; several folders are all synced", "[mailstore][sync_group]") {
+TEST_CASE("a folder that cannot be opened is an error; several folders are all synced", "[core][sync_group]") {
     TempDir tmp;
     std::filesystem::create_directories(tmp.file("a"));
     std::filesystem::create_directories(tmp.file("b"));
@@ -126,4 +115,24 @@ TEST_CASE("a folder that cannot be opened is an error; several folders are all s
     }
     CHECK(group.counters().fsyncs == 4);
     CHECK(group.counters().requests == 4);
+}
+
+TEST_CASE("a folder fsync that finds the disk full is no_space, other failures temporary", "[core][sync_group]") {
+    TempDir tmp;
+    const std::vector<std::string> folder = {tmp.path().string()};
+    for (const auto& [err, want] : {std::pair{ENOSPC, ErrorKind::no_space}, std::pair{EDQUOT, ErrorKind::no_space},
+                                    std::pair{EIO, ErrorKind::temporary}, std::pair{EACCES, ErrorKind::temporary}}) {
+        SyncGroup group([err = err](int) {
+            errno = err;
+            return -1;
+        });
+        try {
+            group.sync(folder);
+            FAIL("got no error for errno " << err);
+        } catch (const Error& e) {
+            INFO("errno " << err);
+            CHECK(e.kind() == want);
+            CHECK(std::string(e.what()) == "cannot write " + folder[0] + " to disk: " + std::strerror(err));
+        }
+    }
 }

@@ -1,14 +1,13 @@
-#include "mailstore/sync_group.hpp"
+#include "core/sync_group.hpp"
 
 #include "core/error.hpp"
-#include "mailstore/io.hpp"
 
 #include <optional>
 #include <unistd.h>
 #include <utility>
 #include <vector>
 
-namespace vpsmail::mailstore {
+namespace vpsmail {
 
 struct SyncGroup::Batch {
     bool done = false;
@@ -46,14 +45,14 @@ void SyncGroup::sync(std::span<const std::string> folders) {
             folder->syncing = true;
             ++counters_.fsyncs;
             lock.unlock();
-            int err = detail::fsync_directory(folders[i], fsync_);
+            int err = fsync_directory(folders[i], fsync_);
             lock.lock();
             taken->error = err;
             taken->done = true;
             folder->syncing = false;
             folder->synced.notify_all();
         }
-        if (batch->error != 0 && !failure) failure = detail::sync_error(folders[i], batch->error);
+        if (batch->error != 0 && !failure) failure = sync_error(folders[i], batch->error);
     }
 
     for (std::size_t i = 0; i < joined.size(); ++i)
@@ -67,4 +66,4 @@ SyncGroup::Counters SyncGroup::counters() const {
     return counters_;
 }
 
-}  // namespace vpsmail::mailstore
+}  // namespace vpsmail
