@@ -42,6 +42,10 @@ public:
     /// Resolver options from [routing], [server] and [delivery].
     route::Options route_options();
 
+    /// Closes the store if it was opened (its WAL checkpoint decision is made then). The
+    /// next store() opens it again.
+    void close_store() noexcept { store_.reset(); }
+
     /// Prints a warning unless -q.
     void warn(const std::string& text) const;
     /// Prints a note when -v.
