@@ -282,7 +282,7 @@ std::string unknown_command(CLI::App& app, int argc, char** argv) {
 // add`, so the process ends at once, as compilers and ninja do. `serve` ends the ordinary way
 // (its threads and listeners have their own shutdown), and so does every command under
 // AddressSanitizer, whose leak check runs at exit.
-int finish(vpsmail::cli::Context& ctx, std::string_view group, int rc) {
+int finish(vpsmail::cli::Context& ctx, [[maybe_unused]] std::string_view group, int rc) {
     ctx.close_store();
     if (std::fflush(stdout) != 0 && rc == 0) {
         std::fprintf(stderr, "vpsmail: cannot write the output\n");
