@@ -1,6 +1,6 @@
 // Small checks several unit tests share: an expected vpsmail::Error, SQL run on a store file
-// through a raw SQLite connection of the test's own, bypassing Store, and polling for a state
-// that other threads reach.
+// through a raw SQLite connection of the test's own, bypassing Store, polling for a state
+// that other threads reach, and an fsync that holds the first caller (group commit tests).
 #pragma once
 
 #include "core/error.hpp"
@@ -9,8 +9,11 @@
 #include <sqlite3.h>
 
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <string>
 #include <thread>
+#include <unistd.h>
 
 namespace vpsmail::test {
 
@@ -49,5 +52,51 @@ bool eventually(F&& done) {
     }
     return done();
 }
+
+/// An fsync replacement for group-commit tests: once armed, the first call blocks until
+/// release(), so that every writer arriving meanwhile must wait for one more fsync. Give
+/// `[&gate](int fd) { return gate.fsync(fd); }` where an FsyncFunction is wanted.
+class FsyncGate {
+public:
+    explicit FsyncGate(bool armed = true) : armed_(armed) {}
+
+    int fsync(int fd) {
+        std::unique_lock lock(mutex_);
+        ++calls_;
+        if (armed_ && ++held_ == 1) {
+            entered_ = true;
+            changed_.notify_all();
+            changed_.wait(lock, [&] { return released_; });
+        }
+        return ::fsync(fd);
+    }
+    void arm() {
+        std::lock_guard lock(mutex_);
+        armed_ = true;
+    }
+    /// Returns once the held call is in fsync().
+    void wait_entered() {
+        std::unique_lock lock(mutex_);
+        changed_.wait(lock, [&] { return entered_; });
+    }
+    void release() {
+        {
+            std::lock_guard lock(mutex_);
+            released_ = true;
+        }
+        changed_.notify_all();
+    }
+    /// fsync() calls so far, armed or not.
+    int calls() {
+        std::lock_guard lock(mutex_);
+        return calls_;
+    }
+
+private:
+    std::mutex mutex_;
+    std::condition_variable changed_;
+    bool armed_, entered_ = false, released_ = false;
+    int calls_ = 0, held_ = 0;
+};
 
 }  // namespace vpsmail::test

@@ -8,10 +8,8 @@
 
 #include <atomic>
 #include <cerrno>
-#include <condition_variable>
 #include <cstring>
 #include <filesystem>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <unistd.h>
@@ -22,32 +20,18 @@ using vpsmail::Error;
 using vpsmail::ErrorKind;
 using vpsmail::SyncGroup;
 using vpsmail::test::eventually;
+using vpsmail::test::FsyncGate;
 using vpsmail::test::TempDir;
 
 TEST_CASE("callers that arrive during an fsync share the next one", "[core][sync_group]") {
     TempDir tmp;
     const std::vector<std::string> folder = {tmp.path().string()};
-    std::mutex mutex;
-    std::condition_variable changed;
-    bool first_entered = false;
-    bool release = false;
-    int calls = 0;
     // The first fsync blocks until released: everyone arriving meanwhile must wait for a second.
-    SyncGroup group([&](int fd) {
-        std::unique_lock lock(mutex);
-        if (++calls == 1) {
-            first_entered = true;
-            changed.notify_all();
-            changed.wait(lock, [&] { return release; });
-        }
-        return ::fsync(fd);
-    });
+    FsyncGate gate;
+    SyncGroup group([&gate](int fd) { return gate.fsync(fd); });
     constexpr int later = 7;
     std::thread leader([&] { group.sync(folder); });
-    {
-        std::unique_lock lock(mutex);
-        changed.wait(lock, [&] { return first_entered; });
-    }
+    gate.wait_entered();
     std::atomic<int> returned{0};
     std::vector<std::thread> followers;
     for (int i = 0; i < later; ++i)
@@ -57,17 +41,13 @@ TEST_CASE("callers that arrive during an fsync share the next one", "[core][sync
         });
     const bool all_waiting = eventually([&] { return group.counters().requests == 1 + later; });
     CHECK(returned == 0);  // the fsync in progress may have started before their entries
-    {
-        std::lock_guard lock(mutex);
-        release = true;
-    }
-    changed.notify_all();
+    gate.release();
     leader.join();
     for (auto& f : followers) f.join();
     REQUIRE(all_waiting);
     CHECK(returned == later);
     CHECK(group.counters().fsyncs == 2);
-    CHECK(calls == 2);
+    CHECK(gate.calls() == 2);
 }
 
 TEST_CASE("a failed folder fsync fails every caller it covered, and the next one succeeds", "[core][sync_group]") {

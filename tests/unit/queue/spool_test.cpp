@@ -7,11 +7,9 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <mutex>
 #include <sstream>
 #include <thread>
 #include <unistd.h>
@@ -20,6 +18,7 @@ using namespace vpsmail::queue;
 using vpsmail::ErrorKind;
 using vpsmail::test::error_of;
 using vpsmail::test::eventually;
+using vpsmail::test::FsyncGate;
 using vpsmail::test::TempDir;
 
 namespace {
@@ -444,21 +443,10 @@ TEST_CASE("spool: a failed folder fsync fails the write as temporary and leaves 
 
 TEST_CASE("spool: concurrent updates share folder fsyncs (group commit)", "[queue][spool]") {
     TempDir dir;
-    std::mutex mutex;
-    std::condition_variable changed;
-    bool armed = false, entered = false, release = false;
-    int blocked_calls = 0;
     // Once armed, the first folder fsync blocks until released: every update arriving meanwhile
     // must wait for one more fsync, which they then share.
-    Spool spool(dir.file("spool"), [&](int fd) {
-        std::unique_lock lock(mutex);
-        if (armed && ++blocked_calls == 1) {
-            entered = true;
-            changed.notify_all();
-            changed.wait(lock, [&] { return release; });
-        }
-        return ::fsync(fd);
-    });
+    FsyncGate gate(false);
+    Spool spool(dir.file("spool"), [&gate](int fd) { return gate.fsync(fd); });
     spool.create();
     constexpr int count = 8;
     std::vector<SpooledMessage> messages;
@@ -471,15 +459,9 @@ TEST_CASE("spool: concurrent updates share folder fsyncs (group commit)", "[queu
     CHECK(spool.sync_counters().fsyncs - before.fsyncs == 2);
 
     const auto base = spool.sync_counters();
-    {
-        std::lock_guard lock(mutex);
-        armed = true;
-    }
+    gate.arm();
     std::thread leader([&] { spool.update(messages[0]); });
-    {
-        std::unique_lock lock(mutex);
-        changed.wait(lock, [&] { return entered; });
-    }
+    gate.wait_entered();
     std::atomic<int> returned{0};
     std::vector<std::thread> followers;
     for (int i = 1; i < count; ++i)
@@ -489,11 +471,7 @@ TEST_CASE("spool: concurrent updates share folder fsyncs (group commit)", "[queu
         });
     const bool all_waiting = eventually([&] { return spool.sync_counters().requests == base.requests + count; });
     CHECK(returned == 0);
-    {
-        std::lock_guard lock(mutex);
-        release = true;
-    }
-    changed.notify_all();
+    gate.release();
     leader.join();
     for (auto& f : followers) f.join();
     REQUIRE(all_waiting);
