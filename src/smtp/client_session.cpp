@@ -151,6 +151,7 @@ ClientPhase ClientSession::phase_of(Await what) const noexcept {
     case Await::rcpt: return ClientPhase::rcpt;
     case Await::data: return ClientPhase::data_init;
     case Await::data_end: return ClientPhase::data_end;
+    case Await::bdat: return ClientPhase::data_end;
     case Await::rset: return ClientPhase::rset;
     case Await::quit: return ClientPhase::quit;
     }
@@ -248,6 +249,8 @@ void ClientSession::on_reply(Await what, const Reply& reply) {
                         }
                     capabilities_.max_size = digits ? n : 0;  // RFC 1870 4: 0 or absent: no fixed limit
                 } else if (keyword == "8BITMIME") capabilities_.eightbitmime = true;
+                else if (keyword == "CHUNKING") capabilities_.chunking = true;
+                else if (keyword == "BINARYMIME") capabilities_.binarymime = true;
                 else if (keyword == "SMTPUTF8") capabilities_.smtputf8 = true;
                 else if (keyword == "STARTTLS") capabilities_.starttls = true;
                 else if (keyword == "DSN") capabilities_.dsn = true;
@@ -280,6 +283,10 @@ void ClientSession::on_reply(Await what, const Reply& reply) {
     case Await::rcpt: return on_rcpt(reply);
     case Await::data: return on_data(reply);
     case Await::data_end: return on_data_end(reply);
+    case Await::bdat:
+        // RFC 3030 2: a refused BDAT fails the transaction; RSET then clears what the server holds.
+        transaction_->text_sent = reply.code / 100 == 2;
+        return on_data_end(reply);
     case Await::rset:
         if (reply.code / 100 != 2) return fail(reply, true);
         state_ = State::ready;
@@ -344,15 +351,15 @@ void ClientSession::on_auth(const Reply& reply) {
     fail(reply, true);
 }
 
-std::string ClientSession::mail_command(const queue::OutboundMessage& message) const {
+std::string ClientSession::mail_command(const queue::OutboundMessage& message, bool binary) const {
     std::string line = "MAIL FROM:<" + message.return_path + ">";
     if (capabilities_.size) line += fmt::format(" SIZE={}", message.content.size());  // RFC 1870 6
     // RFC 6152 3: BODY=8BITMIME only to a server that offers it. A 8-bit message to one that
     // does not is sent as is, as Postfix does: downgrading it (RFC 6152 3, RFC 1652) would
-    // rewrite MIME structure, and servers take 8-bit text in practice. BINARYMIME cannot go
-    // over DATA (RFC 3030 3); the spool holds it as CRLF lines, so it goes as 8BITMIME.
-    const bool eight_bit = message.body == "8BITMIME" || message.body == "BINARYMIME";
-    if (eight_bit && capabilities_.eightbitmime) line += " BODY=8BITMIME";
+    // rewrite MIME structure, and servers take 8-bit text in practice. Binary text goes only to
+    // a server that offers BINARYMIME (send() checked).
+    if (binary) line += " BODY=BINARYMIME";  // RFC 3030 3
+    else if (message.body == "8BITMIME" && capabilities_.eightbitmime) line += " BODY=8BITMIME";
     if (message.smtputf8) line += " SMTPUTF8";  // RFC 6531 3.4 (send() checked the offer)
     if (capabilities_.dsn) {                     // RFC 3461 4.3, 4.4
         if (!message.ret.empty()) line += " RET=" + message.ret;
@@ -389,6 +396,21 @@ void ClientSession::send(const queue::OutboundMessage& message) {
     // RFC 6531 3.2: an SMTPUTF8 message to a server without SMTPUTF8 is refused (we do not downgrade).
     if (message.smtputf8 && !capabilities_.smtputf8)
         return refuse_all(553, "5.6.7", "the server does not support SMTPUTF8 (RFC 6531)");
+    // RFC 3030 3: binary text only with BDAT to a server that offers BINARYMIME and CHUNKING.
+    // Text with a bare CR, bare LF or NUL is binary whatever its label: over DATA a later hop
+    // could read a line end or an end of data that is not there (SMTP smuggling). Converting
+    // it would change what the sender signed and sent: it is bounced instead (RFC 3463 5.6.3).
+    wire::NewlineCheck check;
+    check.scan(message.content);
+    check.finish();
+    const bool binary = message.body == "BINARYMIME" || !check.lines_only();
+    if (binary && !(capabilities_.chunking && capabilities_.binarymime))
+        return refuse_all(554, "5.6.3",
+                          message.body == "BINARYMIME"
+                              ? "conversion not allowed: the message is BODY=BINARYMIME and the server does not offer "
+                                "BINARYMIME and CHUNKING (RFC 3030)"
+                              : "conversion not allowed: the message has a bare CR, a bare LF or a NUL, which only BDAT "
+                                "with BODY=BINARYMIME carries, and the server does not offer them (RFC 3030)");
     if (n == 0) return refuse_all(0, "", "");
 
     Transaction t;
@@ -396,16 +418,21 @@ void ClientSession::send(const queue::OutboundMessage& message) {
     t.accepted.assign(n, false);
     t.dsn = capabilities_.dsn;
     for (const auto& r : message.recipients) t.rcpt_commands.push_back(rcpt_command(r));
-    t.text = wire::stuff_data(message.content);
+    t.bdat = binary;
+    t.text = binary ? message.content : wire::stuff_data(message.content);
     transaction_ = std::move(t);
     state_ = State::sending;
-    command(Await::mail, mail_command(message));
+    command(Await::mail, mail_command(message, binary));
     if (capabilities_.pipelining) {
-        // RFC 2920 3.1: MAIL, the RCPTs and DATA in one group, DATA last.
+        // RFC 2920 3.1: MAIL, the RCPTs and DATA in one group, DATA last. BDAT has no 354 to
+        // wait for: it waits for the RCPT replies instead, so that the text is not sent when
+        // no recipient was accepted.
         for (auto& line : transaction_->rcpt_commands) command(Await::rcpt, line);
         transaction_->next_rcpt = n;
-        transaction_->data_sent = true;
-        command(Await::data, "DATA");
+        if (!binary) {
+            transaction_->data_sent = true;
+            command(Await::data, "DATA");
+        }
     }
 }
 
@@ -437,11 +464,20 @@ void ClientSession::on_rcpt(const Reply& reply) {
         else if (reply.code / 100 == 4 || reply.code / 100 == 5) t.outcomes[i] = outcome_of(reply);
         else return fail(Reply{451, "4.5.0", "unexpected reply to RCPT TO: " + reply_text(reply)}, false);
     }
-    if (capabilities_.pipelining) return;
-    if (t.next_rcpt < t.rcpt_commands.size()) return next_rcpt();
+    if (capabilities_.pipelining && !t.bdat) return;  // DATA went with the group
+    if (t.rcpt_replies < t.rcpt_commands.size()) {
+        if (t.next_rcpt < t.rcpt_commands.size()) next_rcpt();
+        return;
+    }
     if (std::find(t.accepted.begin(), t.accepted.end(), true) != t.accepted.end()) {
         t.data_sent = true;
-        return command(Await::data, "DATA");
+        if (!t.bdat) return command(Await::data, "DATA");
+        // RFC 3030 2: bdat-cmd = "BDAT" SP chunk-size [ SP end-marker ]; one chunk, the last.
+        command(Await::bdat, fmt::format("BDAT {} LAST", t.text.size()));
+        output_ += t.text;
+        t.text.clear();
+        t.text.shrink_to_fit();
+        return;
     }
     // No recipient accepted: no DATA (RFC 5321 3.3); RSET ends the transaction.
     finish_transaction();

@@ -1,7 +1,8 @@
 // The SMTP client session, sans I/O (DESIGN.md section 4): server replies in through receive(),
 // command bytes out through take_output(). Owns the client side of RFC 5321 with PIPELINING
 // (RFC 2920), STARTTLS (RFC 3207), AUTH PLAIN/LOGIN (RFC 4954), SIZE (RFC 1870), 8BITMIME
-// (RFC 6152), SMTPUTF8 (RFC 6531) and DSN parameters (RFC 3461), and turns replies into
+// (RFC 6152), SMTPUTF8 (RFC 6531), DSN parameters (RFC 3461) and BDAT with BINARYMIME
+// (RFC 3030) for text that DATA cannot carry, and turns replies into
 // per-recipient outcomes. Knows no sockets, DNS, TLS library or clock: src/net drives it.
 #pragma once
 
@@ -40,6 +41,8 @@ struct Capabilities {
     bool size = false;                ///< RFC 1870
     std::uint64_t max_size = 0;       ///< SIZE's value; 0: no fixed limit
     bool eightbitmime = false;        ///< RFC 6152
+    bool chunking = false;            ///< RFC 3030 BDAT
+    bool binarymime = false;          ///< RFC 3030 BODY=BINARYMIME (needs CHUNKING too)
     bool smtputf8 = false;            ///< RFC 6531
     bool starttls = false;            ///< RFC 3207
     bool dsn = false;                 ///< RFC 3461
@@ -58,7 +61,7 @@ enum class ClientPhase {
     mail,        ///< MAIL FROM
     rcpt,        ///< RCPT TO
     data_init,   ///< DATA, waiting for 354
-    data_end,    ///< message text written, waiting for the final reply
+    data_end,    ///< message text written (after DATA's 354, or BDAT), waiting for the final reply
     rset,        ///< RSET after a transaction that did not reach the final dot
     quit,        ///< QUIT
     done,        ///< closed, or failed: nothing more will be sent
@@ -130,8 +133,11 @@ public:
     void tls_started();
 
     /// Starts one transaction (state ready). A message the server cannot take (larger than its
-    /// SIZE, SMTPUTF8 needed but not offered) is refused at once without sending a byte: its
-    /// outcome is ready and the state stays ready.
+    /// SIZE, SMTPUTF8 needed but not offered, binary text without BINARYMIME and CHUNKING) is
+    /// refused at once without sending a byte: its outcome is ready and the state stays ready.
+    /// Binary text (BODY=BINARYMIME, or any bare CR, bare LF or NUL) goes as one "BDAT n LAST"
+    /// chunk with BODY=BINARYMIME after the RCPT replies, never over DATA (RFC 3030 3);
+    /// elsewhere DATA.
     void send(const queue::OutboundMessage& message);
 
     /// The outcome of the transaction last sent, once every recipient has one: after the final
@@ -155,7 +161,7 @@ public:
     const std::optional<ClientFailure>& failure() const noexcept { return failure_; }
 
 private:
-    enum class Await { greeting, ehlo, helo, starttls, auth, mail, rcpt, data, data_end, rset, quit };
+    enum class Await { greeting, ehlo, helo, starttls, auth, mail, rcpt, data, data_end, bdat, rset, quit };
     struct Transaction;
 
     void pump();
@@ -174,7 +180,7 @@ private:
     void fail(Reply reply, bool remote);
     void settle_open(int code, std::string_view status, std::string_view text, bool remote);
     ClientPhase phase_of(Await what) const noexcept;
-    std::string mail_command(const queue::OutboundMessage& message) const;
+    std::string mail_command(const queue::OutboundMessage& message, bool binary) const;
     std::string rcpt_command(const queue::OutboundRecipient& recipient) const;
 
     ClientConfig config_;
@@ -200,13 +206,14 @@ private:
         std::vector<std::optional<queue::RecipientOutcome>> outcomes;
         std::vector<std::string> rcpt_commands;
         std::vector<bool> accepted;
-        std::string text;          ///< dot-stuffed message text
+        std::string text;          ///< dot-stuffed message text, or the BDAT chunk as it is
+        bool bdat = false;         ///< the text goes with BDAT (BODY=BINARYMIME), not DATA
         std::size_t next_rcpt = 0;  ///< without PIPELINING: the next RCPT to send
         std::size_t rcpt_replies = 0;
         bool mail_ok = false;
         bool dsn = false;          ///< DSN parameters were sent
-        bool data_sent = false;    ///< DATA command sent
-        bool text_sent = false;    ///< the final dot was sent
+        bool data_sent = false;    ///< DATA or BDAT command sent
+        bool text_sent = false;    ///< the final dot was sent, or BDAT LAST was taken
     };
     std::optional<Transaction> transaction_;
     std::optional<queue::MessageOutcome> outcome_;

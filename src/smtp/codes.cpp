@@ -66,6 +66,8 @@ constexpr Row rows[] = {
     {ReplyId::domain_unknown, 550, "5.1.2", "Recipient address rejected: domain unknown"},
     {ReplyId::relay_denied, 550, "5.7.1", "Relay access denied"},
     {ReplyId::permission_denied, 550, "5.7.1", "Not allowed"},
+    // RFC 2045 2.7, 2.8: no NUL in 7bit or 8bit text; only BODY=BINARYMIME with BDAT carries it.
+    {ReplyId::nul_data, 550, "5.6.0", "Message refused: NUL bytes need BODY=BINARYMIME and BDAT"},
     {ReplyId::size_exceeded, 552, "5.3.4", "Message size exceeds fixed maximum message size"},  // RFC 1870 6
     {ReplyId::sender_not_owned, 553, "5.7.1", "Sender address not owned by the authenticated user"},
     {ReplyId::utf8_needed, 553, "5.6.7", "Non-ASCII address needs the SMTPUTF8 parameter"},  // RFC 6531 3.5

@@ -77,6 +77,7 @@ enum class ReplyId {
     domain_unknown,          ///< 550 5.1.2
     relay_denied,            ///< 550 5.7.1
     permission_denied,       ///< 550 5.7.1
+    nul_data,                ///< 550 5.6.0
     size_exceeded,           ///< 552 5.3.4
     sender_not_owned,        ///< 553 5.7.1
     utf8_needed,             ///< 553 5.6.7

@@ -433,8 +433,9 @@ void Session::take_data() {
     // RFC 5321 4.1.1.4: read to the end of the data, then refuse what must be refused.
     bool bare = decoder_->bare_cr() || decoder_->bare_lf();
     bool too_big = decoder_->too_big();
+    bool nul = decoder_->nul();
     decoder_.reset();
-    finish_message(bare, too_big);
+    finish_message(bare, too_big, nul);
 }
 
 void Session::cmd_bdat(const Command& command) {
@@ -514,7 +515,8 @@ void Session::end_chunk() {
     // BINARYMIME text may hold any octet (RFC 3030 3); other bodies must keep CRLF lines, so
     // that no later hop can read a bare LF as a line end (SMTP smuggling).
     bool bare = envelope_.body != Body::binary_mime && (chunk_newlines_.bare_cr() || chunk_newlines_.bare_lf());
-    finish_message(bare, false);
+    bool nul = envelope_.body != Body::binary_mime && chunk_newlines_.nul();
+    finish_message(bare, false, nul);
 }
 
 void Session::cmd_rset(const Command& command) {
@@ -635,7 +637,7 @@ std::string Session::begin_message() {
     return format_received(trace);
 }
 
-void Session::finish_message(bool bare_newline, bool too_big) {
+void Session::finish_message(bool bare_newline, bool too_big, bool nul) {
     // RFC 6152 3: octets >= 0x80 need BODY=8BITMIME (BINARYMIME and SMTPUTF8 allow them too).
     const bool declared = envelope_.body == Body::eight_bit_mime || envelope_.body == Body::binary_mime || envelope_.smtputf8;
     const bool undeclared_8bit = eight_bit_ && !declared;
@@ -647,6 +649,8 @@ void Session::finish_message(bool bare_newline, bool too_big) {
         early_bytes_ = 0;
     } else if (bare_newline) {
         refusal = ReplyId::bare_newline_data;  // RFC 5321 2.3.8, DESIGN.md section 10: SMTP smuggling
+    } else if (nul) {
+        refusal = ReplyId::nul_data;  // a NUL ends the text early for some readers: smuggling too
     } else if (too_big) {
         refusal = ReplyId::size_exceeded;
     } else if (undeclared_8bit && config_.strict_8bitmime) {

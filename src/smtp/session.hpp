@@ -173,7 +173,7 @@ private:
     void sasl_step(const sasl::Step& step);
     void finish_password(PasswordResult result);
     std::string begin_message();
-    void finish_message(bool bare_newline, bool too_big);
+    void finish_message(bool bare_newline, bool too_big, bool nul);
     void finish_delivery(const DeliveryResult& result);
     void reset_transaction();
     bool auth_offered() const noexcept;

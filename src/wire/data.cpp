@@ -3,6 +3,7 @@
 namespace vpsmail::wire {
 
 void DotDecoder::put(std::string& message, std::string_view bytes) {
+    if (!nul_ && bytes.find('\0') != std::string_view::npos) nul_ = true;
     if (max_size_ == 0 || size_ + bytes.size() <= max_size_) {
         message.append(bytes);
     } else if (size_ < max_size_) {
@@ -80,6 +81,7 @@ void NewlineCheck::scan(std::string_view piece) noexcept {
     for (char c : piece) {
         if (pending_cr_ && c != '\n') bare_cr_ = true;
         if (c == '\n' && !pending_cr_) bare_lf_ = true;
+        if (c == '\0') nul_ = true;
         pending_cr_ = c == '\r';
     }
 }
@@ -96,7 +98,7 @@ std::string stuff_data(std::string_view message) {
     for (char c : message) {
         if (line_start && c == '.') out += '.';
         out += c;
-        line_start = c == '\n';
+        line_start = c == '\n' || c == '\r';
     }
     if (!message.empty() && !message.ends_with("\r\n")) out += "\r\n";
     out += ".\r\n";

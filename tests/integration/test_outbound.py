@@ -2,7 +2,8 @@
 """The outbound transport alone: outbound_probe (net::Outbound around a fake Dispatcher)
 against scripted SMTP servers (stdlib socketserver) on loopback, and dnsmasq for MX lookups.
 Checks each recipient's outcome (delivered/deferred/bounced, codes), connection reuse, the
-STARTTLS fallback, AUTH over TLS, and that every taken message is reported exactly once."""
+STARTTLS fallback, AUTH over TLS, BDAT with BINARYMIME (or a 5.6.3 bounce without it), and that
+every taken message is reported exactly once."""
 
 import base64
 import os
@@ -126,6 +127,21 @@ class Handler(socketserver.BaseRequestHandler):
                     srv.transactions.append(txn)
                 txn = None
                 send(srv.data_reply + "\r\n")
+            elif verb == "BDAT" and "CHUNKING" in srv.caps:
+                words = line.split(" ")  # RFC 3030 2: BDAT size [LAST]; the chunk follows at once
+                chunk = rf.read(int(words[1]))
+                if not txn or not txn["rcpts"]:
+                    send("503 5.5.1 no valid recipients\r\n")
+                    continue
+                txn["text"] = txn.get("text", b"") + chunk
+                if len(words) < 3 or words[2].upper() != "LAST":
+                    send("250 2.0.0 %d octets\r\n" % len(chunk))
+                    continue
+                txn["bdat"] = True
+                with srv.lock:
+                    srv.transactions.append(txn)
+                txn = None
+                send(srv.data_reply + "\r\n")
             elif verb == "RSET":
                 txn = None
                 send("250 2.0.0 ok\r\n")
@@ -143,8 +159,8 @@ class FakeSmtp(socketserver.ThreadingTCPServer):
     allow_reuse_address = True
 
     def __init__(self, mode="normal", caps=("PIPELINING", "8BITMIME", "SIZE 100000"), greeting="220 fake.test ESMTP",
-                 starttls=False, auth=None, tls=None, data_reply="250 2.0.0 queued as Q1"):
-        super().__init__(("127.0.0.1", 0), Handler)
+                 starttls=False, auth=None, tls=None, data_reply="250 2.0.0 queued as Q1", port=0):
+        super().__init__(("127.0.0.1", port), Handler)
         self.mode, self.caps, self.greeting = mode, caps, greeting
         self.starttls, self.auth, self.tls, self.data_reply = starttls, auth, tls, data_reply
         self.lock = threading.Lock()
@@ -192,10 +208,12 @@ def run_probe(lines, args=(), timeout=WAIT):
 
 
 def relay_lines(port, messages, key=None):
+    """messages: (id, recipients) or (id, recipients, body, content as the probe escapes it)."""
     key = key or "relay:127.0.0.1:%d" % port
     out = ["dest\t%s\t-\t127.0.0.1\t%d" % (key, port)]
-    for mid, rcpts in messages:
-        out.append("msg\t%s\t%s\tsender@example.org\t%s\t7BIT\t0\t%s" % (key, mid, ",".join(rcpts), MESSAGE))
+    for mid, rcpts, *rest in messages:
+        body, content = rest or ("7BIT", MESSAGE)
+        out.append("msg\t%s\t%s\tsender@example.org\t%s\t%s\t0\t%s" % (key, mid, ",".join(rcpts), body, content))
     return out
 
 
@@ -256,6 +274,49 @@ class OutboundTest(unittest.TestCase):
         self.check(reports["m2"]["reject-c@x.test"], "bounced", 550)
         self.assertEqual(s.connections, 1)
         self.assertEqual(len(s.transactions), 1)
+
+    # Binary text: a NUL, a 0xff, a bare CR before a dot line, a bare LF, no final CRLF.
+    BINARY = "Subject: bin\\r\\n\\r\\n\\x00\\xff\\r.\\r\\n.\\r\\nx\\ny"
+    BINARY_BYTES = b"Subject: bin\r\n\r\n\x00\xff\r.\r\n.\r\nx\ny"
+
+    def test_binary_text_goes_with_bdat_byte_for_byte(self):
+        for caps in (("PIPELINING", "8BITMIME", "BINARYMIME", "CHUNKING"), ("BINARYMIME", "CHUNKING")):
+            with self.subTest(caps=caps):
+                s = self.server(caps=caps)
+                reports, _, untaken, _ = run_probe(relay_lines(s.port, [
+                    ("m1", ["bob@x.test"], "BINARYMIME", self.BINARY),
+                    ("m2", ["ann@x.test"], "8BITMIME", "Subject: bare\\r\\n\\r\\na\\nb\\r\\n"),
+                    ("m3", ["cy@x.test"], "7BIT", MESSAGE)]))
+                for mid, rcpt in (("m1", "bob@x.test"), ("m2", "ann@x.test"), ("m3", "cy@x.test")):
+                    self.check(reports[mid][rcpt], "delivered", 250, "2.0.0", "queued as Q1")
+                self.assertEqual(untaken, [])
+                self.assertEqual(len(s.transactions), 3)
+                binary, bare, plain = s.transactions
+                self.assertEqual(binary["text"], self.BINARY_BYTES)
+                self.assertTrue(binary.get("bdat"))
+                self.assertIn("BODY=BINARYMIME", binary["from"])
+                self.assertEqual(bare["text"], b"Subject: bare\r\n\r\na\nb\r\n")
+                self.assertIn("BODY=BINARYMIME", bare["from"])
+                # Text of CRLF lines still goes with DATA.
+                self.assertFalse(plain.get("bdat"))
+                self.assertEqual(plain["text"], b"Subject: hi\r\n\r\nhello\r\n.leading dot\r\n")
+
+    def test_binary_text_without_binarymime_and_chunking_bounces_5_6_3(self):
+        for caps in (("PIPELINING", "8BITMIME", "SIZE 100000"), ("8BITMIME", "CHUNKING"), ("8BITMIME", "BINARYMIME")):
+            with self.subTest(caps=caps):
+                s = self.server(caps=caps)
+                reports, _, untaken, _ = run_probe(relay_lines(s.port, [
+                    ("m1", ["bob@x.test"], "BINARYMIME", "Subject: b\\r\\n\\r\\nlines\\r\\n"),
+                    ("m2", ["ann@x.test"], "8BITMIME", "Subject: smuggle\\r\\n\\r\\na\\r.\\r\\nb\\r\\n"),
+                    ("m3", ["cy@x.test"], "7BIT", MESSAGE)]))
+                self.check(reports["m1"]["bob@x.test"], "bounced", 554, "5.6.3", "conversion not allowed")
+                self.check(reports["m2"]["ann@x.test"], "bounced", 554, "5.6.3", "conversion not allowed")
+                self.assertFalse(reports["m1"]["bob@x.test"]["remote"])
+                # The connection goes on with the next message.
+                self.check(reports["m3"]["cy@x.test"], "delivered", 250)
+                self.assertEqual(untaken, [])
+                self.assertEqual([t["rcpts"] for t in s.transactions], [["cy@x.test"]])
+                self.assertEqual(s.connections, 1)
 
     def test_final_reply_refused(self):
         s = self.server(data_reply="554 5.7.1 looks like spam")

@@ -19,6 +19,7 @@ import unittest
 from dnsmasq import Dnsmasq
 from harness import BIN, HASH, World, require_binary
 from server import Server, free_port, maildir_files, wait_for
+from test_outbound import FakeSmtp
 
 
 def tls_context():
@@ -182,6 +183,47 @@ class DeliveryTest(Pair):
         self.assertEqual(fields["Reporting-MTA"], "dns; mx.remote.test")
         self.assertEqual(recipients[0]["Action"], "delivered")
         self.assertEqual(recipients[0]["Status"], "2.0.0")
+
+
+class BinaryMimeTest(Pair):
+    """BODY=BINARYMIME mail (which only BDAT carries, RFC 3030) leaves with BDAT, byte for byte,
+    to a next hop that offers BINARYMIME and CHUNKING, and bounces with a 5.6.3 DSN from one
+    that does not: never over DATA labelled 8BITMIME."""
+
+    BODY = b"\x00\xff binary\r.\r\n.\r\nbare LF\nbare CR\r end"
+
+    def submit_binary(self):
+        data = message("binary") + self.BODY
+        with smtplib.SMTP("127.0.0.1", self.s_ports["submission"], local_hostname="client.test", timeout=30) as s:
+            s.starttls(context=tls_context())
+            s.login("ann@example.test", "secret")
+            self.assertEqual(s.mail("ann@example.test", ["BODY=BINARYMIME"])[0], 250)
+            self.assertEqual(s.rcpt("carol@remote.test")[0], 250)
+            s.send(b"BDAT %d LAST\r\n" % len(data) + data)
+            code, text = s.getreply()
+            self.assertEqual(code, 250, text)
+        return data
+
+    def test_binarymime_reaches_a_hop_that_offers_it_byte_for_byte(self):
+        data = self.submit_binary()
+        files = self.wait_mail(self.rw, "carol@remote.test")
+        with open(files[0], "rb") as f:
+            text = f.read()
+        self.assertTrue(text.endswith(data), text)
+        self.wait_queue_empty()
+
+    def test_binarymime_to_a_hop_without_it_bounces_with_5_6_3(self):
+        self.assertEqual(self.receiver.stop(), 0)
+        hop = FakeSmtp(port=self.r_ports["smtp"])  # PIPELINING 8BITMIME SIZE: no BINARYMIME, no CHUNKING
+        self.addCleanup(hop.close)
+        self.submit_binary()
+        dsn = self.dsn_for(self.sw, "ann@example.test")
+        _, recipients = delivery_status(dsn)
+        self.assertEqual(recipients[0]["Final-Recipient"], "rfc822; carol@remote.test")
+        self.assertEqual(recipients[0]["Action"], "failed")
+        self.assertEqual(recipients[0]["Status"], "5.6.3")
+        self.wait_queue_empty()
+        self.assertEqual(hop.transactions, [])
 
 
 class DeferTest(Pair):

@@ -395,11 +395,21 @@ class Robustness(ServeTest):
         self.assertEqual(maildir_files(self.w, "bob@example.test"), [])
         self.assertEqual(maildir_files(self.w, "bob@example.test", "tmp"), [])
 
-    def test_nul_bytes_in_data_are_delivered_as_sent(self):
-        # RFC 5321 does not forbid NUL in 8BITMIME data; it is stored, not interpreted.
+    def test_nul_bytes_are_refused_in_data_and_delivered_as_sent_with_binarymime(self):
+        # RFC 2045 2.7, 2.8: no NUL in 7bit or 8bit text, so none over DATA (a smuggling probe);
+        # only BODY=BINARYMIME with BDAT (RFC 3030) carries it.
+        text = b"Subject: nul\r\n\r\na\x00b\r\n"
         with self.smtp() as s:
-            s.sendmail("ann@remote.test", ["bob@example.test"], b"Subject: nul\r\n\r\na\x00b\r\n")
-        self.assertIn(b"a\x00b", self.read(maildir_files(self.w, "bob@example.test")[0]))
+            with self.assertRaises(smtplib.SMTPDataError) as refused:
+                s.sendmail("ann@remote.test", ["bob@example.test"], text)
+            self.assertEqual(refused.exception.smtp_code, 550)
+            self.assertTrue(refused.exception.smtp_error.startswith(b"5.6.0"), refused.exception.smtp_error)
+            self.assertEqual(maildir_files(self.w, "bob@example.test"), [])
+            self.assertEqual(s.mail("ann@remote.test", ["BODY=BINARYMIME"])[0], 250)
+            self.assertEqual(s.rcpt("bob@example.test")[0], 250)
+            s.send(b"BDAT %d LAST\r\n" % len(text) + text)
+            self.assertEqual(s.getreply()[0], 250)
+        self.assertTrue(self.read(maildir_files(self.w, "bob@example.test")[0]).endswith(text))
 
 
 def read_replies(sock, count, timeout=30):

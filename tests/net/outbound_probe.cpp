@@ -1,7 +1,7 @@
 // net::Outbound alone, around a fake Dispatcher, for tests/integration/test_outbound.py.
 // Destinations and messages come on stdin, one per line (tab-separated):
 //   dest  KEY  DOMAIN|-  RELAY_HOST|-  RELAY_PORT
-//   msg   KEY  ID  RETURN_PATH|-  RCPT[,RCPT...]  BODY  SMTPUTF8(0|1)  CONTENT (\r \n escaped)
+//   msg   KEY  ID  RETURN_PATH|-  RCPT[,RCPT...]  BODY  SMTPUTF8(0|1)  CONTENT (\r \n \t \xNN escaped)
 // Each destination is ready once; when every one was closed the probe stops. A destination
 // named with --late is held back until the first other one closed, then the probe nudges. Prints one
 // tab-separated line per report and closed(), and "untaken ID" for messages never taken.
@@ -37,7 +37,10 @@ std::vector<std::string> split(const std::string& s, char sep) {
 std::string unescape(const std::string& s) {
     std::string out;
     for (std::size_t i = 0; i < s.size(); ++i) {
-        if (s[i] == '\\' && i + 1 < s.size()) {
+        if (s[i] == '\\' && i + 3 < s.size() && s[i + 1] == 'x') {
+            out += static_cast<char>(std::stoi(s.substr(i + 2, 2), nullptr, 16));
+            i += 3;
+        } else if (s[i] == '\\' && i + 1 < s.size()) {
             const char c = s[++i];
             out += c == 'r' ? '\r' : c == 'n' ? '\n' : c == 't' ? '\t' : c;
         } else out += s[i];

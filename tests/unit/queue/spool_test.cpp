@@ -166,6 +166,15 @@ TEST_CASE("spool: version 1 envelopes are still read", "[queue][spool]") {
     CHECK(format_envelope(e).starts_with("vpsmail-envelope 2\n"));
 }
 
+TEST_CASE("spool: the body type is kept, BINARYMIME included; without a body line it is 7BIT", "[queue][spool]") {
+    for (const char* body : {"7BIT", "8BITMIME", "BINARYMIME"}) {
+        Envelope e = simple_envelope();
+        e.body = body;
+        CHECK(parse_envelope(format_envelope(e)).body == body);
+    }
+    CHECK(parse_envelope("vpsmail-envelope 1\ncreated 1\nrcpt pending x@y\nend\n").body == "7BIT");
+}
+
 TEST_CASE("spool: a cut-off, foreign or malformed envelope is refused", "[queue][spool]") {
     const std::string good = format_envelope(simple_envelope());
     struct Case {
@@ -184,6 +193,8 @@ TEST_CASE("spool: a cut-off, foreign or malformed envelope is refused", "[queue]
         {"bad number", "vpsmail-envelope 2\ncreated 12x\nend\n"},
         {"empty number", "vpsmail-envelope 2\nsize \nend\n"},
         {"bad flag", "vpsmail-envelope 2\nheld yes\nend\n"},
+        {"unknown body type", "vpsmail-envelope 2\nbody 8bitmime\nend\n"},
+        {"empty body type", "vpsmail-envelope 2\nbody \nend\n"},
         {"bad dsn-sent", "vpsmail-envelope 2\nrcpt pending x@y\ndsn-sent failure,sometimes\nend\n"},
         {"bad history time", "vpsmail-envelope 2\nrcpt pending x@y\nhistory soon 451 x\nend\n"},
         {"negative attempts", "vpsmail-envelope 2\nrcpt pending x@y\nattempts -1\nend\n"},

@@ -36,6 +36,9 @@ OutboundMessage message(std::vector<std::string> to = {"b@x.test", "c@x.test"}) 
 const std::string greeting = "220 mx.x.test ESMTP\r\n";
 const std::string ehlo_plain = "250-mx.x.test\r\n250 8BITMIME\r\n";
 const std::string ehlo_pipelining = "250-mx.x.test\r\n250-PIPELINING\r\n250-SIZE 1000\r\n250 8BITMIME\r\n";
+const std::string ehlo_chunking = "250-mx.x.test\r\n250-8BITMIME\r\n250-BINARYMIME\r\n250 CHUNKING\r\n";
+const std::string ehlo_chunking_pipelining =
+    "250-mx.x.test\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-BINARYMIME\r\n250-CHUNKING\r\n250 SIZE 1000\r\n";
 
 // One step of a scripted exchange: the server's bytes, then an optional action on the
 // session, then the client bytes expected.
@@ -73,6 +76,15 @@ void check_outcome(const RecipientOutcome& o, Kind kind, int code, const std::st
     CHECK(o.code == code);
     CHECK(o.status == status);
     CHECK(o.text == text);
+}
+
+// Opens with `ehlo` and sends a BODY=BINARYMIME message to `to`; the commands are taken.
+void send_binary(ClientSession& s, const std::string& ehlo, std::vector<std::string> to = {"b@x.test", "c@x.test"}) {
+    s.receive(greeting + ehlo);
+    auto m = message(std::move(to));
+    m.body = "BINARYMIME";
+    s.send(m);
+    s.take_output();
 }
 
 }  // namespace
@@ -596,6 +608,143 @@ TEST_CASE("client: message text is dot-stuffed", "[smtp][client]") {
     CHECK(s.take_output() ==
           "MAIL FROM:<a@example.org>\r\nRCPT TO:<b@x.test>\r\nDATA\r\n"
           "..starts\r\nmiddle . dot\r\n...two\r\n..\r\nno final newline\r\n.\r\n");
+}
+
+TEST_CASE("client: binary text goes as one BDAT LAST chunk with BODY=BINARYMIME", "[smtp][client]") {
+    using namespace std::string_literals;
+    // BINARYMIME as declared, and 8BITMIME text that holds what only BINARYMIME may: each goes
+    // byte for byte, "\r.\r\n" unstuffed (BDAT has no end mark), never over DATA.
+    for (const auto& [body, content] : std::vector<std::pair<std::string, std::string>>{
+             {"BINARYMIME", "Subject: bin\r\n\r\n\x00\x01\xff\r.\r\n.\r\n"s},
+             {"BINARYMIME", "Subject: plain lines\r\n\r\nhi\r\n"s},
+             {"8BITMIME", "Subject: bare\r\n\r\na\nb\r\n"s},
+             {"7BIT", "Subject: nul\r\n\r\na\x00\r\n"s},
+         }) {
+        const std::string chunk = "BDAT " + std::to_string(content.size()) + " LAST\r\n" + content;
+        auto m = message({"b@x.test"});
+        m.body = body;
+        m.content = content;
+        for (bool split : {false, true}) {
+            INFO(body << " split " << split);
+            {  // without pipelining
+                ClientSession s(config());
+                std::optional<MessageOutcome> outcome;
+                run(s,
+                    opening(ehlo_chunking) +
+                        std::vector<Step>{
+                            {"", "MAIL FROM:<a@example.org> BODY=BINARYMIME\r\n", [&](ClientSession& c) { c.send(m); }},
+                            {"250 2.1.0 Ok\r\n", "RCPT TO:<b@x.test>\r\n"},
+                            {"250 2.1.5 Ok\r\n", chunk,
+                             [](ClientSession& c) { CHECK(c.phase() == ClientPhase::data_end); }},
+                            {"250 2.0.0 Ok: queued as B1\r\n", "", [&](ClientSession& c) { outcome = c.take_outcome(); }},
+                        },
+                    split);
+                REQUIRE(outcome);
+                check_outcome(outcome->recipients[0], Kind::delivered, 250, "2.0.0", "Ok: queued as B1");
+                CHECK(s.state() == State::ready);
+            }
+            {  // with pipelining the chunk waits for the RCPT replies
+                ClientSession s(config());
+                std::optional<MessageOutcome> outcome;
+                run(s,
+                    opening(ehlo_chunking_pipelining) +
+                        std::vector<Step>{
+                            {"",
+                             "MAIL FROM:<a@example.org> SIZE=" + std::to_string(content.size()) +
+                                 " BODY=BINARYMIME\r\nRCPT TO:<b@x.test>\r\n",
+                             [&](ClientSession& c) { c.send(m); }},
+                            {"250 2.1.0 Ok\r\n", ""},
+                            {"250 2.1.5 Ok\r\n", chunk},
+                            {"250 2.0.0 Ok\r\n", "", [&](ClientSession& c) { outcome = c.take_outcome(); }},
+                        },
+                    split);
+                REQUIRE(outcome);
+                check_outcome(outcome->recipients[0], Kind::delivered, 250, "2.0.0", "Ok");
+            }
+        }
+    }
+}
+
+TEST_CASE("client: BDAT refused, or nobody to send it to", "[smtp][client]") {
+    SECTION("no recipient accepted: no chunk, RSET") {
+        ClientSession s(config());
+        send_binary(s, ehlo_chunking_pipelining);
+        s.receive(std::string_view("250 ok\r\n550 5.1.1 no\r\n"));
+        CHECK(s.take_output() == "");
+        s.receive(std::string_view("550 5.1.1 no\r\n"));
+        CHECK(s.take_output() == "RSET\r\n");
+        auto outcome = s.take_outcome();
+        REQUIRE(outcome);
+        for (auto& o : outcome->recipients) check_outcome(o, Kind::bounced, 550, "5.1.1", "no");
+    }
+    SECTION("MAIL refused with pipelining: the RCPT replies end it, nothing to reset") {
+        ClientSession s(config());
+        send_binary(s, ehlo_chunking_pipelining);
+        s.receive(std::string_view("552 5.3.4 too big\r\n503 5.5.1 no MAIL\r\n503 5.5.1 no MAIL\r\n"));
+        CHECK(s.take_output() == "");
+        auto outcome = s.take_outcome();
+        REQUIRE(outcome);
+        for (auto& o : outcome->recipients) check_outcome(o, Kind::bounced, 552, "5.3.4", "too big");
+        CHECK(s.state() == State::ready);
+    }
+    SECTION("the chunk refused: each accepted recipient gets the reply, then RSET") {
+        ClientSession s(config());
+        send_binary(s, ehlo_chunking, {"b@x.test"});
+        s.receive(std::string_view("250 ok\r\n250 ok\r\n"));
+        CHECK(s.take_output().ends_with("BDAT 22 LAST\r\nSubject: hi\r\n\r\nhello\r\n"));
+        s.receive(std::string_view("554 5.6.0 no\r\n"));
+        CHECK(s.take_output() == "RSET\r\n");
+        auto outcome = s.take_outcome();
+        REQUIRE(outcome);
+        check_outcome(outcome->recipients[0], Kind::bounced, 554, "5.6.0", "no");
+        s.receive(std::string_view("250 ok\r\n"));
+        CHECK(s.state() == State::ready);
+    }
+    SECTION("the connection lost before the chunk's reply defers") {
+        ClientSession s(config());
+        send_binary(s, ehlo_chunking, {"b@x.test"});
+        s.receive(std::string_view("250 ok\r\n250 ok\r\n"));
+        s.closed("lost connection with mx.x.test [192.0.2.1] while sending the message text");
+        auto outcome = s.take_outcome();
+        REQUIRE(outcome);
+        CHECK(outcome->recipients[0].kind == Kind::deferred);
+        CHECK(outcome->recipients[0].status == "4.4.2");
+    }
+}
+
+TEST_CASE("client: binary text to a server without BINARYMIME and CHUNKING is bounced 5.6.3", "[smtp][client]") {
+    using namespace std::string_literals;
+    for (const std::string& ehlo : {ehlo_plain, ehlo_pipelining, "250-mx.x.test\r\n250-8BITMIME\r\n250 CHUNKING\r\n"s,
+                                    "250-mx.x.test\r\n250-8BITMIME\r\n250 BINARYMIME\r\n"s}) {
+        for (const auto& [body, content] : std::vector<std::pair<std::string, std::string>>{
+                 {"BINARYMIME", "Subject: bin\r\n\r\nlines only\r\n"s},
+                 {"8BITMIME", "Subject: x\r\n\r\na\r.\r\nb\r\n"s},  // a bare CR before a dot: smuggling
+                 {"7BIT", "Subject: x\r\n\r\na\n.\nb\r\n"s},
+                 {"7BIT", "Subject: x\r\n\r\n\x00.\r\n"s},
+                 {"7BIT", "Subject: x\r\n\r\nends in CR\r"s},
+             }) {
+            INFO(ehlo << body << " " << content);
+            ClientSession s(config());
+            s.receive(greeting + ehlo);
+            s.take_output();
+            auto m = message();
+            m.body = body;
+            m.content = content;
+            s.send(m);
+            CHECK(s.take_output() == "");  // not a byte: no DATA, no downgrade
+            auto outcome = s.take_outcome();
+            REQUIRE(outcome);
+            REQUIRE(outcome->recipients.size() == 2);
+            for (auto& o : outcome->recipients) {
+                CHECK(o.kind == Kind::bounced);
+                CHECK(o.code == 554);
+                CHECK(o.status == "5.6.3");
+                CHECK_THAT(o.text, Catch::Contains("conversion not allowed"));
+                CHECK_FALSE(o.remote_reply);
+            }
+            CHECK(s.state() == State::ready);
+        }
+    }
 }
 
 TEST_CASE("client: two transactions on one session", "[smtp][client]") {

@@ -17,6 +17,7 @@ struct Decoded {
     bool bare_cr = false;
     bool bare_lf = false;
     bool too_big = false;
+    bool nul = false;
 };
 
 Decoded decode(const std::string& input, std::size_t piece, std::uint64_t max = 0) {
@@ -33,6 +34,7 @@ Decoded decode(const std::string& input, std::size_t piece, std::uint64_t max = 
     d.bare_cr = decoder.bare_cr();
     d.bare_lf = decoder.bare_lf();
     d.too_big = decoder.too_big();
+    d.nul = decoder.nul();
     return d;
 }
 
@@ -74,6 +76,37 @@ TEST_CASE("DotDecoder unstuffs and finds CRLF.CRLF across every split", "[wire][
     }
 }
 
+TEST_CASE("DotDecoder marks NUL bytes wherever they are, across every split", "[wire][data]") {
+    using namespace std::string_literals;
+    struct Case {
+        std::string input;
+        std::string message;
+        bool nul;
+    };
+    const Case cases[] = {
+        {"a\r\n\0.\r\nb\r\n.\r\n"s, "a\r\n\0.\r\nb\r\n"s, true},  // a smuggling scanner's probes
+        {"a\r\n.\0\r\nb\r\n.\r\n"s, "a\r\n\0\r\nb\r\n"s, true},
+        {"\0\r\n.\r\n"s, "\0\r\n"s, true},                            // at the very start
+        {"abc\0def\r\n.\r\n"s, "abc\0def\r\n"s, true},                // inside a run
+        {"a\r\0\r\n.\r\n"s, "a\r\0\r\n"s, true},                    // after a bare CR
+        {"a\r\n.\r\n\0"s, "a\r\n"s, false},                           // after the end: not the message's
+        {"a\r\nb\r\n.\r\n"s, "a\r\nb\r\n"s, false},
+    };
+    for (const auto& c : cases) {
+        for (std::size_t piece : {0, 1, 2, 3, 5}) {
+            INFO("case " << &c - cases << " piece " << piece);
+            auto d = decode(c.input, piece);
+            CHECK(d.done);
+            CHECK(d.message == c.message);
+            CHECK(d.nul == c.nul);
+        }
+    }
+    // Past the size limit a NUL is still seen, though not stored.
+    auto big = decode(std::string(20, 'x') + "\0\r\n.\r\n"s, 3, 10);
+    CHECK(big.too_big);
+    CHECK(big.nul);
+}
+
 TEST_CASE("DotDecoder counts past the size limit without storing", "[wire][data]") {
     std::string input = std::string(30, 'x') + "\r\n.\r\n";
     auto small = decode(input, 4, 10);
@@ -105,15 +138,46 @@ TEST_CASE("stuff_data is undone by DotDecoder", "[wire][data]") {
     }
 }
 
-TEST_CASE("NewlineCheck finds bare CR and LF across pieces", "[wire][data]") {
+TEST_CASE("stuff_data doubles a dot after any CR or LF, so no reading finds an early end", "[wire][data]") {
+    // Text with bare CR or LF never goes over DATA (the client sends it with BDAT or bounces
+    // it), but the stuffing must not depend on that: a receiver that takes a bare CR or LF as a
+    // line end must still see no "." line before the real end.
+    const std::pair<std::string, std::string> cases[] = {
+        {"a\r.\r\nb\r\n", "a\r..\r\nb\r\n.\r\n"},
+        {"a\n.\nb\r\n", "a\n..\nb\r\n.\r\n"},
+        {"a\r\n.\r.\n", "a\r\n..\r..\n\r\n.\r\n"},
+        {".", "..\r\n.\r\n"},
+    };
+    for (const auto& [message, stuffed] : cases) {
+        INFO(message);
+        CHECK(stuff_data(message) == stuffed);
+        // Split at every CR, LF or CRLF, no line but the last is a lone ".".
+        std::size_t dots = 0;
+        for (std::size_t i = 0, start = 0; i <= stuffed.size(); ++i) {
+            if (i < stuffed.size() && stuffed[i] != '\r' && stuffed[i] != '\n') continue;
+            if (stuffed.substr(start, i - start) == ".") ++dots;
+            start = i + 1;
+        }
+        CHECK(dots == 1);
+        CHECK(stuffed.ends_with("\r\n.\r\n"));
+        auto d = decode(stuffed, 1);  // and our own reading ends at the end, not before
+        CHECK(d.done);
+        CHECK(d.consumed == stuffed.size());
+    }
+}
+
+TEST_CASE("NewlineCheck finds bare CR, bare LF and NUL across pieces", "[wire][data]") {
+    using namespace std::string_literals;
     struct Case {
         std::string text;
         bool bare_cr;
         bool bare_lf;
+        bool nul = false;
     };
     const Case cases[] = {
-        {"a\r\nb\r\n", false, false}, {"a\nb", false, true}, {"a\rb", true, false},
-        {"a\r", true, false},         {"\r\r\n", true, false}, {"", false, false},
+        {"a\r\nb\r\n", false, false}, {"a\nb", false, true},      {"a\rb", true, false},
+        {"a\r", true, false},         {"\r\r\n", true, false},    {"", false, false},
+        {"a\0b\r\n"s, false, false, true}, {"\r\n\0"s, false, false, true},
     };
     for (const auto& c : cases) {
         for (std::size_t piece : {1, 2, 100}) {
@@ -123,6 +187,8 @@ TEST_CASE("NewlineCheck finds bare CR and LF across pieces", "[wire][data]") {
             check.finish();
             CHECK(check.bare_cr() == c.bare_cr);
             CHECK(check.bare_lf() == c.bare_lf);
+            CHECK(check.nul() == c.nul);
+            CHECK(check.lines_only() == (!c.bare_cr && !c.bare_lf && !c.nul));
         }
     }
 }
