@@ -42,18 +42,20 @@ void write_alias_json(JsonWriter& j, const store::Alias& a) {
 
 int alias_add(Context& ctx, const std::string& name, const std::vector<std::string>& targets) {
     std::string key = alias_name(name);
+    std::vector<std::string> stored;  // as every lookup spells them (A-labels: `domain del` finds them)
     std::vector<std::string> seen;
     for (const auto& t : targets) {
-        route::check_alias_target(t);
-        std::string lower = lower_ascii(t);
+        stored.push_back(route::check_alias_target(t));
+        std::string lower = lower_ascii(stored.back());
         if (std::find(seen.begin(), seen.end(), lower) != seen.end())
             throw Error(ErrorKind::exists, fmt::format("target '{}' is given twice", t));
         seen.push_back(lower);
     }
-    ctx.store().add_alias(key, targets);
-    ctx.note(fmt::format("alias {}: added {}", key, join(targets)));
+    ctx.store().add_alias(key, stored);
+    ctx.note(fmt::format("alias {}: added {}", key, join(stored)));
     if (auto primary = ctx.store().first_domain()) {
         std::string domain = ctx.config().server.primary_domain.empty() ? *primary : ctx.config().server.primary_domain;
+        warn_dead_targets(ctx, fmt::format("alias {} (in {})", key, domain), targets, domain);
         warn_loops(ctx, key + "@" + domain);
     }
     return 0;
@@ -61,7 +63,26 @@ int alias_add(Context& ctx, const std::string& name, const std::vector<std::stri
 
 int alias_del(Context& ctx, const std::string& name, const std::vector<std::string>& targets) {
     std::string key = alias_name(name);
-    ctx.store().remove_alias(key, targets);
+    // A target is matched as alias add stores it (normalised), or as written: stores from
+    // before targets were normalised may hold it so (a U-label domain).
+    std::vector<std::string> stored;
+    std::vector<std::string> existing;
+    if (!targets.empty())
+        if (auto alias = ctx.store().find_alias(key))
+            for (const auto& t : alias->targets) existing.push_back(lower_ascii(t));
+    for (const auto& t : targets) {
+        bool as_written = std::find(existing.begin(), existing.end(), lower_ascii(t)) != existing.end();
+        if (!as_written) {
+            try {
+                stored.push_back(route::normalize_entry(t));
+                continue;
+            } catch (const Error&) {
+                // no valid entry: the store says it has no such target
+            }
+        }
+        stored.push_back(t);
+    }
+    ctx.store().remove_alias(key, stored);
     ctx.note(targets.empty() ? fmt::format("deleted alias {}", key) : fmt::format("alias {}: removed {}", key, join(targets)));
     return 0;
 }

@@ -11,10 +11,12 @@ namespace vpsmail::cli {
 
 int catchall_set(Context& ctx, const std::string& domain, const std::string& target) {
     std::string name = normalize_domain(domain);
-    route::check_vuser_target(target);
-    ctx.store().set_catchall(name, target);
-    ctx.note(fmt::format("catch-all of {} -> {}", name, target));
-    warn_loops(ctx, "vpsmail-loop-probe@" + name);
+    const std::string stored = route::check_vuser_target(target);  // normalised (A-labels)
+    ctx.store().set_catchall(name, stored);
+    ctx.note(fmt::format("catch-all of {} -> {}", name, stored));
+    warn_dead_targets(ctx, fmt::format("the catch-all of {}", name), {target}, name, true);
+    // Any address that nothing else takes reaches the catch-all: a probe stands for it.
+    warn_loops(ctx, "vpsmail-loop-probe@" + name, "*@" + name);
     return 0;
 }
 

@@ -57,7 +57,15 @@ int catchall_show(Context&, const std::string& domain);
 // route.cpp
 int route_test(Context&, const std::vector<std::string>& addresses);
 /// Warns on stderr about each loop that resolving `address` meets (after a routing change).
-void warn_loops(Context&, const std::string& address);
+/// `shown` names what was changed in the warning when `address` is only a probe that reaches
+/// it (a vuser pattern, a catch-all); empty: `address` itself.
+void warn_loops(Context&, const std::string& address, const std::string& shown = {});
+/// Warns on stderr about each of `targets` (entries of `what`, e.g. "alias webmaster", as
+/// the admin typed them) that goes nowhere (reaches no mailbox, address, program or file) when resolved
+/// in `domain`, with what `route test` answers for it. error: entries are meant to fail; a right side with %1/%2/%3 depends on the
+/// address (`substitutes`): neither is checked.
+void warn_dead_targets(Context&, const std::string& what, const std::vector<std::string>& targets,
+                       const std::string& domain, bool substitutes = false);
 
 // config.cpp
 int config_check(Context&);

@@ -24,9 +24,11 @@ void write_forward_json(JsonWriter& j, const store::Forward& f) {
 
 int forward_set(Context& ctx, const std::string& address, const std::vector<std::string>& targets) {
     Address a = forward_owner(address);
-    for (const auto& t : targets) route::check_forward_target(t);
-    ctx.store().set_forward(a.local, a.domain, targets);
-    ctx.note(fmt::format("forward {} -> {}", a.str(), join(targets)));
+    std::vector<std::string> stored;  // normalised, as every lookup spells them
+    for (const auto& t : targets) stored.push_back(route::check_forward_target(t));
+    ctx.store().set_forward(a.local, a.domain, stored);
+    ctx.note(fmt::format("forward {} -> {}", a.str(), join(stored)));
+    warn_dead_targets(ctx, fmt::format("forward {}", a.str()), targets, a.domain);
     warn_loops(ctx, a.str());
     return 0;
 }

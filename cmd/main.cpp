@@ -276,6 +276,36 @@ std::string unknown_command(CLI::App& app, int argc, char** argv) {
     return {};
 }
 
+// `vpsmail user`, `vpsmail` alone: a group named without one of its commands (and no unknown
+// word). Its help lists them, on stderr with exit 64, as git does.
+bool group_without_command(CLI::App& app) {
+    CLI::App* level = &app;
+    for (auto parsed = app.get_subcommands(); !parsed.empty(); parsed = level->get_subcommands()) level = parsed.front();
+    return !level->get_subcommands({}).empty();
+}
+
+// `vpsmail help [GROUP]`: the help of vpsmail or of one group on stdout, exit 0.
+int help(CLI::App& app, int argc, char** argv, int at) {
+    if (argc - at > 2) {
+        std::fprintf(stderr, "vpsmail: 'help' takes at most one group, not '%s' (see 'vpsmail --help')\n", argv[at + 2]);
+        return EX_USAGE;
+    }
+    const std::string topic = argc - at == 2 ? argv[at + 1] : "";
+    CLI::App* of = &app;
+    if (!topic.empty()) {
+        try {
+            of = app.get_subcommand(topic);
+        } catch (const CLI::OptionNotFound&) {
+            std::string known;
+            for (CLI::App* sub : app.get_subcommands({})) known += (known.empty() ? "" : ", ") + sub->get_name();
+            std::fprintf(stderr, "vpsmail: unknown command '%s' (commands: %s)\n", topic.c_str(), known.c_str());
+            return EX_USAGE;
+        }
+    }
+    std::fputs(of == &app ? app.help().c_str() : of->help(app.get_name()).c_str(), stdout);
+    return EX_OK;
+}
+
 // The end of a command: `rc` is its exit status. A command is a short process: after the store
 // is closed and the output flushed, nothing left in memory needs its destructor (the command
 // tree, the configuration, libraries' static state), and running them all was 3 % of a `user
@@ -341,6 +371,11 @@ int main(int argc, char** argv) {
 
     Tree tree{app, ctx, rc};
     const std::string_view group = named_group(argc, argv);
+    if (group == "help") {
+        const int at = named_group_index(argc, argv);
+        build(tree, args, at + 1 < argc ? std::string_view(argv[at + 1]) : std::string_view());
+        return finish(ctx, group, help(app, argc, argv, at));
+    }
     build(tree, args, group);
 
     try {
@@ -348,6 +383,10 @@ int main(int argc, char** argv) {
     } catch (const CLI::ParseError& e) {
         if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
         std::string unknown = unknown_command(app, argc, argv);
+        if (unknown.empty() && group_without_command(app)) {
+            std::fputs(app.help().c_str(), stderr);  // the selected group's help (CLI11 delegates)
+            return EX_USAGE;
+        }
         std::fprintf(stderr, "vpsmail: %s (see 'vpsmail --help')\n", unknown.empty() ? e.what() : unknown.c_str());
         return EX_USAGE;
     } catch (const vpsmail::Error& e) {

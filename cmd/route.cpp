@@ -3,6 +3,7 @@
 #include "json.hpp"
 #include "print.hpp"
 #include "route/resolver.hpp"
+#include "route/targets.hpp"
 
 #include <fmt/format.h>
 
@@ -107,15 +108,46 @@ int route_test(Context& ctx, const std::vector<std::string>& addresses) {
     return code;
 }
 
-void warn_loops(Context& ctx, const std::string& address) {
+void warn_loops(Context& ctx, const std::string& address, const std::string& shown) {
     std::vector<std::string> loops;
+    const std::string& name = shown.empty() ? address : shown;
     try {
         loops = route::find_loops(ctx.store(), address, ctx.route_options());
     } catch (const Error& e) {
-        ctx.note(fmt::format("could not check {} for loops: {}", address, e.what()));
+        ctx.note(fmt::format("could not check {} for loops: {}", name, e.what()));
         return;
     }
-    for (const auto& loop : loops) ctx.warn(fmt::format("this change makes a loop for {}: {}", address, loop));
+    for (auto loop : loops) {
+        if (!shown.empty())  // the probe address is ours, not the admin's: show what it stands for
+            for (auto at = loop.find(address); at != std::string::npos; at = loop.find(address, at + shown.size()))
+                loop.replace(at, address.size(), shown);
+        ctx.warn(fmt::format("this change makes a loop for {}: {}", name, loop));
+    }
+}
+
+void warn_dead_targets(Context& ctx, const std::string& what, const std::vector<std::string>& targets,
+                       const std::string& domain, bool substitutes) {
+    const route::Options options = ctx.route_options();
+    for (const auto& target : targets) {
+        route::Entry entry = route::parse_entry(target);
+        if (entry.kind == route::EntryKind::error) continue;
+        if (substitutes && (target.find("%1") != std::string::npos || target.find("%2") != std::string::npos ||
+                            target.find("%3") != std::string::npos))
+            continue;
+        route::Resolution r;
+        try {
+            r = route::resolve_entry(ctx.store(), target, domain, options);
+        } catch (const Error& e) {
+            ctx.note(fmt::format("could not check the target '{}' of {}: {}", target, what, e.what()));
+            continue;
+        }
+        if (!r.targets.empty()) continue;  // it reaches something; a failing member further down is its own entry's
+        for (const auto& f : r.failures) {
+            if (f.status == "5.4.6") continue;  // a loop: warn_loops says it, with the ring
+            ctx.warn(fmt::format("{}: the target '{}' goes nowhere: route test answers {} {} {}{}", what, target, f.code,
+                                 f.status, f.text, f.target == target ? "" : fmt::format(" (for {})", f.target)));
+        }
+    }
 }
 
 }  // namespace vpsmail::cli

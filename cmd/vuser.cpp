@@ -27,10 +27,11 @@ std::string probe_address(const std::string& key, char delimiter) {
 
 int vuser_map(Context& ctx, const std::string& key, const std::string& target) {
     route::VuserKey k = route::parse_vuser_key(key);
-    route::check_vuser_target(target);
-    ctx.store().map_vuser(k.key, k.domain, target);
-    ctx.note(fmt::format("mapped {} -> {}", k.key, target));
-    warn_loops(ctx, probe_address(k.key, ctx.config().routing.detail_delimiter));
+    const std::string stored = route::check_vuser_target(target);  // normalised (A-labels)
+    ctx.store().map_vuser(k.key, k.domain, stored);
+    ctx.note(fmt::format("mapped {} -> {}", k.key, stored));
+    warn_dead_targets(ctx, fmt::format("vuser {}", k.key), {target}, k.domain, true);
+    warn_loops(ctx, probe_address(k.key, ctx.config().routing.detail_delimiter), k.key);
     return 0;
 }
 

@@ -34,7 +34,7 @@ _vpsmail()
     ((COMP_CWORD > 0)) && prev=${COMP_WORDS[COMP_CWORD - 1]}
 
     local globals='--db --config --json -q --quiet -v --verbose --version -h --help'
-    local groups='domain user alias vuser forward catchall route config queue serve sendmail'
+    local groups='domain user alias vuser forward catchall route config queue serve sendmail help'
 
     # Find the group, the command and how many positionals follow, skipping options and the
     # values of the options that take one (also written --opt=value, which bash splits at '=').
@@ -139,6 +139,7 @@ _vpsmail()
             route) commands='test' ;;
             config) commands='check show' ;;
             queue) commands='list show flush retry hold release delete bounce' ;;
+            help) commands=${groups% help} ;;  # vpsmail help GROUP
         esac
         if [[ $cur == -* ]]; then
             _vpsmail_reply "$globals"

@@ -109,6 +109,8 @@ complete -c vpsmail -n __vpsmail_needs_group -a config -d 'Check and show the co
 complete -c vpsmail -n __vpsmail_needs_group -a queue -d 'Show and steer the outbound queue'
 complete -c vpsmail -n __vpsmail_needs_group -a serve -d 'Run the mail server (SMTP listeners)'
 complete -c vpsmail -n __vpsmail_needs_group -a sendmail -d 'Submit a message like sendmail(8)'
+complete -c vpsmail -n __vpsmail_needs_group -a help -d 'Print the help of vpsmail or of one group'
+complete -c vpsmail -n '__vpsmail_needs_command help' -a 'domain user alias vuser forward catchall route config queue serve sendmail' -d 'Command group'
 
 # domain
 complete -c vpsmail -n '__vpsmail_needs_command domain' -a add -d 'Add a local domain'

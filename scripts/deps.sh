@@ -8,7 +8,10 @@ build_packages=(
   libcli11-dev libfmt-dev libtomlplusplus-dev libsqlite3-dev libcrypt-dev libidn2-dev libunistring-dev catch2
   libasio-dev libssl-dev libc-ares-dev
 )
-test_packages=(python3 mandoc bash-completion zsh fish sqlite3 util-linux swaks openssl mutt dnsmasq-base)
+# clang and its runtime libraries (libFuzzer, ASan, UBSan: libclang-rt-14-dev, only recommended by
+# clang, so not pulled in with --no-install-recommends) for scripts/fuzz.sh.
+test_packages=(python3 mandoc bash-completion zsh fish sqlite3 util-linux swaks openssl mutt dnsmasq-base
+  clang libclang-rt-14-dev)
 
 packages=("${build_packages[@]}")
 if [[ "${1:-build}" == test ]]; then

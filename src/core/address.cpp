@@ -70,17 +70,26 @@ void set_local(Address& a, std::string_view whole, std::string_view local) {
         }
         return;
     }
+    char prev = 0;
     for (unsigned char c : local) {
         if (c == ' ' || c == '\t') bad(whole, "it contains a space (quote the local part)");
         if (c == '@') bad(whole, "it contains more than one '@'");
         if (c != '.' && !is_atext(c)) bad(whole, fmt::format("the character '{}' is not allowed in a local part", static_cast<char>(c)));
+        // RFC 5321 4.1.2: Dot-string = Atom *("." Atom)
+        if (c == '.' && prev == '.') bad(whole, "the local part has two dots in a row (quote it if that is meant)");
+        prev = static_cast<char>(c);
     }
+    if (local.front() == '.') bad(whole, "the local part starts with a dot (quote it if that is meant)");
+    if (local.back() == '.') bad(whole, "the local part ends with a dot (quote it if that is meant)");
     a.local = std::string(local);
 }
 
 }  // namespace
 
-std::string Address::str() const { return domain.empty() ? local : local + "@" + domain; }
+std::string Address::str() const {
+    std::string out = backslash ? "\\" + local : local;
+    return domain.empty() ? out : out + "@" + domain;
+}
 
 std::string lower_ascii(std::string_view text) {
     std::string out(text);
@@ -116,8 +125,16 @@ DetailSplit split_detail(std::string_view local, char delimiter) {
     return s;
 }
 
-Address parse_recipient(std::string_view text) {
+Address parse_recipient(std::string_view text, Backslash backslash) {
     if (text.empty()) bad(text, "it is empty");
+    if (text.front() == '\\') {
+        if (backslash == Backslash::refuse)
+            bad(text, "a leading backslash (the mailbox itself, skipping aliases and forwards) is not allowed here");
+        Address a = parse_recipient(text.substr(1));
+        if (a.quoted) bad(text, "a backslash cannot precede a quoted local part");
+        a.backslash = true;
+        return a;
+    }
     if (text.size() > max_address)
         bad(text, fmt::format("it is {} bytes, more than {}", text.size(), max_address));
     for (unsigned char c : text)
@@ -153,10 +170,10 @@ Address parse_recipient(std::string_view text) {
     return a;
 }
 
-Address parse_address(std::string_view text) {
+Address parse_address(std::string_view text, Backslash backslash) {
     if (text.find('@') == std::string_view::npos && !text.empty() && text.front() != '"')
         bad(text, "it has no '@domain' part");
-    Address a = parse_recipient(text);
+    Address a = parse_recipient(text, backslash);
     if (a.bare()) bad(text, "it has no '@domain' part");
     return a;
 }

@@ -15,22 +15,31 @@ struct Address {
     std::string local;
     std::string domain;
     bool quoted = false;  ///< the local part is a quoted-string that stayed quoted
+    /// Written `\local` or `\local@domain`: the mailbox itself, skipping every routing stage
+    /// but users (ROUTING.md rule 8). `local` holds the name without the backslash.
+    bool backslash = false;
 
     bool bare() const noexcept { return domain.empty(); }
-    /// local@domain (or just local for a bare name).
+    /// local@domain (or just local for a bare name), with the leading backslash when written.
     std::string str() const;
 };
+
+/// Whether a leading backslash (`\bob@d`, ROUTING.md rule 8) is accepted: only where an
+/// address is a recipient to route (route test, RCPT, routing entries), never for the name of
+/// an account or a sender.
+enum class Backslash { refuse, allow };
 
 inline constexpr std::size_t max_local_part = 64;   // RFC 5321 4.5.3.1.1
 inline constexpr std::size_t max_address = 254;     // RFC 5321 4.5.3.1.3 path minus <>
 inline constexpr std::size_t max_domain = 253;
 inline constexpr std::size_t max_label = 63;
 
-/// Parses `local@domain`. Throws Error(bad_data) naming the value and what is wrong.
-Address parse_address(std::string_view text);
+/// Parses `local@domain`. An unquoted local part is a dot-string (RFC 5321 4.1.2): no leading,
+/// trailing or doubled dot. Throws Error(bad_data) naming the value and what is wrong.
+Address parse_address(std::string_view text, Backslash backslash = Backslash::refuse);
 
 /// Parses `local@domain` or a bare local name (no `@`). Throws Error(bad_data).
-Address parse_recipient(std::string_view text);
+Address parse_recipient(std::string_view text, Backslash backslash = Backslash::refuse);
 
 /// Normalises a domain name: trailing dot dropped, lower case, U-labels converted to A-labels
 /// (IDNA2008). Throws Error(bad_data) for empty labels, labels over 63 bytes, leading or

@@ -48,6 +48,7 @@ public:
         : store_(store), options_(options), result_(result) {}
 
     void run(std::string_view address);
+    void run_entry(std::string_view entry, const std::string& domain);
 
 private:
     void resolve_address(const Address& a, int stage, Path& path, ReplacementChain chain, int depth);
@@ -136,7 +137,7 @@ void Resolver::run(std::string_view address) {
         fail(std::string(address), 550, "5.7.1", text);
         step("direct", std::string(address), text, false, 0);
     } else {
-        Address a = parse_recipient(address);
+        Address a = parse_recipient(address, Backslash::allow);
         Path path;
         if (a.bare()) {
             // A recipient without a domain is a bare name in the primary domain.
@@ -145,14 +146,26 @@ void Resolver::run(std::string_view address) {
             if (primary.empty()) {
                 fail(a.str(), 550, "5.1.1", "user unknown (there is no local domain)");
                 step("bounce", a.str(), "550 5.1.1 user unknown (there is no local domain)", false, 0);
+            } else if (a.backslash) {
+                resolve_backslash(a.local, primary, 0);
             } else {
                 a.domain = primary;
                 resolve_address(a, 2, path, {}, 0);
             }
+        } else if (a.backslash) {
+            a.backslash = false;
+            resolve_backslash(a.str(), a.domain, 0);  // rule 8: the mailbox itself
         } else {
             resolve_address(a, 1, path, {}, 0);
         }
     }
+    result_.outcome = compute_outcome(result_.targets, result_.failures);
+}
+
+void Resolver::run_entry(std::string_view entry, const std::string& domain) {
+    result_.address = std::string(entry);
+    Path path;
+    expand_entry(result_.address, domain, path, 0);
     result_.outcome = compute_outcome(result_.targets, result_.failures);
 }
 
@@ -517,6 +530,13 @@ Resolution resolve(store::RoutingIndex& index, std::string_view address, const O
     Resolution result;
     auto view = index.view();  // one consistent state of the index for the whole resolution
     Resolver(view, options, result).run(address);
+    return result;
+}
+
+Resolution resolve_entry(store::Store& store, std::string_view entry, std::string_view domain, const Options& options) {
+    Resolution result;
+    auto snapshot = store.read_snapshot();
+    Resolver(store, options, result).run_entry(entry, std::string(domain));
     return result;
 }
 

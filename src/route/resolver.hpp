@@ -39,6 +39,11 @@ Resolution resolve(store::Store& store, std::string_view address, const Options&
 /// Any number of threads may share one index.
 Resolution resolve(store::RoutingIndex& index, std::string_view address, const Options& options);
 
+/// Resolves one alias or forward entry (`bob`, `\\bob`, `ann@remote.test`, `|cmd`) as it is
+/// resolved inside a list in `domain` (a bare name means that name in `domain`), for the CLI's
+/// warnings about targets that go nowhere. Throws like resolve().
+Resolution resolve_entry(store::Store& store, std::string_view entry, std::string_view domain, const Options& options);
+
 /// The loops that resolving `address` meets (dropped or failed), for the CLI's warnings.
 std::vector<std::string> find_loops(store::Store& store, std::string_view address, const Options& options);
 

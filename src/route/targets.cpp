@@ -122,12 +122,10 @@ Entry parse_entry(std::string_view raw) {
     } else if (starts_with_ci(text, "error:")) {
         e.kind = EntryKind::error;
         e.error = parse_error_entry(text);
-    } else if (text.front() == '\\') {
-        e.kind = EntryKind::backslash;
-        e.value = parse_recipient(text.substr(1)).str();
     } else {
-        Address a = parse_recipient(text);
-        e.kind = a.bare() ? EntryKind::bare : EntryKind::address;
+        Address a = parse_recipient(text, Backslash::allow);
+        e.kind = a.backslash ? EntryKind::backslash : a.bare() ? EntryKind::bare : EntryKind::address;
+        a.backslash = false;
         e.value = a.str();
     }
     return e;
@@ -159,7 +157,17 @@ std::vector<std::string> split_include(std::string_view text) {
     return out;
 }
 
-void check_vuser_target(std::string_view text) {
+std::string normalize_entry(std::string_view text) {
+    Entry e = parse_entry(text);
+    switch (e.kind) {
+    case EntryKind::address:
+    case EntryKind::bare: return e.value;
+    case EntryKind::backslash: return "\\" + e.value;
+    default: return std::string(trim(text));
+    }
+}
+
+std::string check_vuser_target(std::string_view text) {
     std::string_view t = trim(text);
     if (t.find(',') != std::string_view::npos && !t.starts_with('"') && !starts_with_ci(t, "error:"))
         bad_entry(text, "a virtusertable entry takes one target; make an alias for a list and map to it");
@@ -172,18 +180,19 @@ void check_vuser_target(std::string_view text) {
     default:
         break;
     }
+    return normalize_entry(t);
 }
 
-void check_alias_target(std::string_view text) {
+std::string check_alias_target(std::string_view text) {
     if (starts_with_ci(trim(text), "error:"))
         bad_entry(text, "aliases take no error: entries; use 'vpsmail vuser map ADDRESS error:...' instead");
-    parse_entry(text);
+    return normalize_entry(text);
 }
 
-void check_forward_target(std::string_view text) {
+std::string check_forward_target(std::string_view text) {
     if (starts_with_ci(trim(text), "error:"))
         bad_entry(text, "forwards take no error: entries; use 'vpsmail vuser map ADDRESS error:...' instead");
-    parse_entry(text);
+    return normalize_entry(text);
 }
 
 VuserKey parse_vuser_key(std::string_view text) {

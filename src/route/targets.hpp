@@ -44,16 +44,23 @@ ErrorReply parse_error_entry(std::string_view text);
 /// double-quoted, lines starting with '#' are comments, blanks ignored.
 std::vector<std::string> split_include(std::string_view text);
 
+/// The form an entry is stored in: an address, bare name or \\name as parse_recipient
+/// normalises it (domain in lower case and A-labels, no trailing dot, a dot-atom dequoted),
+/// so that every lookup and `domain del` see one spelling; programs, files, includes and
+/// error: entries as written. Throws Error(bad_data) like parse_entry.
+std::string normalize_entry(std::string_view text);
+
 /// Checks a virtusertable or catch-all right side: one target (no list), an address, a bare
-/// name or error:; programs, files, includes and lists are refused. Throws Error(bad_data)
-/// saying what to use instead.
-void check_vuser_target(std::string_view text);
+/// name or error:; programs, files, includes and lists are refused. Returns it normalised
+/// (normalize_entry). Throws Error(bad_data) saying what to use instead.
+std::string check_vuser_target(std::string_view text);
 
-/// Checks an alias entry: error: is refused (use vuser map). Throws Error(bad_data).
-void check_alias_target(std::string_view text);
+/// Checks an alias entry: error: is refused (use vuser map). Returns it normalised.
+/// Throws Error(bad_data).
+std::string check_alias_target(std::string_view text);
 
-/// Checks a forward entry: error: is refused. Throws Error(bad_data).
-void check_forward_target(std::string_view text);
+/// Checks a forward entry: error: is refused. Returns it normalised. Throws Error(bad_data).
+std::string check_forward_target(std::string_view text);
 
 /// A virtusertable key, lower case, and its domain. Accepted forms (D = delimiter):
 /// user@d, userDdetail@d, userD*@d, userDD@d, DD@d, D*@d, @d. Throws Error(bad_data).

@@ -484,7 +484,7 @@ void QueueRunner::deliver_locally(const EntryPtr& entry, const std::vector<std::
     for (std::size_t i : due) {
         try {
             smtp::Recipient r;
-            r.address = parse_recipient(snapshot.envelope.recipients[i].address);
+            r.address = parse_recipient(snapshot.envelope.recipients[i].address, Backslash::allow);  // RCPT <\bob@d>, retried
             action.envelope.recipients.push_back(std::move(r));
             sent.push_back(i);
         } catch (const Error& e) {

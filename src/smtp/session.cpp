@@ -540,6 +540,7 @@ void Session::cmd_expn(const Command&) { send(ReplyId::not_implemented); }  // R
 void Session::cmd_help(const Command&) {
     std::string names;
     for (const auto& row : table_) {
+        if (row.handle == &Session::cmd_expn) continue;  // it answers 502: no topic to offer
         if (!names.empty()) names += ' ';
         names += row.name;
     }

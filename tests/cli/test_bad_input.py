@@ -36,11 +36,22 @@ class BadInput(CliTest):
             "a" * 65 + "@shop.test": "more than 64",
             "a" * 60 + "@" + ".".join(["b" * 60] * 4) + ".test": "more than 254",
             "bob@": "empty",
+            "a..b@shop.test": "two dots in a row",  # RFC 5321 4.1.2: a dot-string
+            ".bob@shop.test": "starts with a dot",
+            "bob.@shop.test": "ends with a dot",
+            "\\bob@shop.test": "leading backslash",  # the mailbox itself: a routing entry, no account
         }
         for address, why in cases.items():
             with self.subTest(address=address):
                 line = self.assertFails(["user", "add", address, "--password-hash", HASH], EX_DATAERR, why)
                 self.assertIn(address[:20].replace("\x01", "\\x01"), line)
+
+    def test_dot_string_in_routing(self):
+        self.assertFails(["alias", "add", "a..b", "bob"], EX_DATAERR, "a..b", "two dots")
+        self.assertFails(["alias", "add", "new", "a..b"], EX_DATAERR, "a..b", "two dots")
+        self.assertFails(["vuser", "map", "x.@shop.test", "bob"], EX_DATAERR, "x.@shop.test", "ends with a dot")
+        self.assertFails(["forward", "set", "bob@shop.test", ".ann@remote.test"], EX_DATAERR, ".ann@remote.test")
+        self.assertFails(["catchall", "set", "shop.test", "x..y"], EX_DATAERR, "x..y")
 
     def test_bad_domains(self):
         cases = {
@@ -115,7 +126,11 @@ class BadInput(CliTest):
         self.assertFails(["alias", "add", "x", ":include:relative"], EX_DATAERR, "absolute path")
 
     def test_usage_errors(self):
-        self.assertFails(["domain"], EX_USAGE)
+        # A group without its command: its help, listing the commands, on stderr (as git does).
+        rc, out, err = self.w.run("domain")
+        self.assertEqual((rc, out), (EX_USAGE, ""))
+        for command in ("add", "del", "list", "show"):
+            self.assertRegex(err, r"(?m)^  %s " % command)
         self.assertFails(["nosuch"], EX_USAGE, "unknown command 'nosuch'")
         self.assertFails(["user", "frobnicate"], EX_USAGE, "unknown command 'user frobnicate'")
         self.assertFails(["user", "list", "--bogus"], EX_USAGE, "--bogus")
@@ -126,7 +141,9 @@ class BadInput(CliTest):
         self.assertFails(["route", "test", "a@b@c"], EX_DATAERR, "a@b@c")
 
     def test_accounts_whose_names_cannot_be_folders(self):
-        self.assertFails(["user", "add", ".hidden@shop.test", "--password-hash", HASH], EX_DATAERR, "'.'")
+        # A leading dot is no dot-string (RFC 5321), so the address parser refuses it first.
+        self.assertFails(["user", "add", ".hidden@shop.test", "--password-hash", HASH], EX_DATAERR, ".hidden",
+                         "starts with a dot")
         self.assertFails(["user", "add", "a/b@shop.test", "--password-hash", HASH], EX_DATAERR, "'/'")
         self.assertFails(["user", "add", "a+b@shop.test", "--password-hash", HASH], EX_DATAERR, "delimiter")
 

@@ -232,7 +232,7 @@ class RoutingCommandsTest(CliTest):
         rc, _, err = self.w.run("-q", "alias", "add", "c", "c")
         self.assertEqual((rc, err), (0, ""))
         rc, _, err = self.w.run("vuser", "map", "x@shop.test", "y@shop.test")
-        self.assertEqual(err, "")
+        self.assertNotIn("loop", err)  # y@shop.test goes nowhere yet, which is another warning
         rc, _, err = self.w.run("vuser", "map", "y@shop.test", "x@shop.test")
         self.assertIn("virtusertable loop", err)
         rc, _, err = self.w.run("forward", "set", "bob@shop.test", "ann")
@@ -241,6 +241,71 @@ class RoutingCommandsTest(CliTest):
         self.assertIn("loop", err)
         rc, _, err = self.w.run("catchall", "set", "shop.test", "z@shop.test")
         self.assertIn("loop", err)
+
+
+    def test_targets_are_stored_normalised(self):
+        # Issue 10: an IDN target was stored as typed, so `domain del` neither counted nor
+        # removed it, and route test relayed it after --force.
+        self.w.ok("domain", "add", "bücher.example")
+        self.w.ok("user", "add", "hans@bücher.example", "--password-hash", HASH)
+        self.w.ok("alias", "add", "idn", "hans@Bücher.Example.", "\\hans@BÜCHER.example")
+        self.w.ok("vuser", "map", "info@shop.test", '"hans"@bücher.example')
+        self.w.ok("forward", "set", "bob@shop.test", "\\bob", "hans@bücher.example")
+        self.w.ok("catchall", "set", "shop.test", "%1@bücher.example")
+        a = "xn--bcher-kva.example"
+        self.assertEqual(json.loads(self.w.ok("--json", "alias", "show", "idn"))["targets"],
+                         ["hans@" + a, "\\hans@" + a])
+        self.assertEqual({e["key"]: e["target"] for e in json.loads(self.w.ok("--json", "vuser", "list"))},
+                         {"info@shop.test": "hans@" + a})
+        self.assertEqual(json.loads(self.w.ok("--json", "forward", "show", "bob@shop.test"))["targets"],
+                         ["\\bob", "hans@" + a])
+        self.assertEqual(json.loads(self.w.ok("--json", "catchall", "show", "shop.test"))[0]["target"], "%1@" + a)
+        # alias del finds a target however it is spelt
+        self.w.ok("alias", "del", "idn", "\\hans@bücher.example")
+        self.assertFails(["domain", "del", "bücher.example"], 65, a, "1 user", "1 alias entry")
+        self.w.ok("catchall", "unset", "shop.test")
+        self.w.ok("domain", "del", "bücher.example", "--force")
+        self.assertFails(["alias", "show", "idn"], 67, "idn")
+        rc, out, _ = self.w.run("--json", "route", "test", "idn@shop.test")
+        self.assertEqual(rc, 67, out)  # no longer relayed to hans@xn--bcher-kva.example
+        self.assertNotIn(a, out)
+
+    def test_targets_that_go_nowhere_warn(self):
+        # The change is made (exit 0); the warning names the target as typed and route test's answer.
+        cases = [
+            (["alias", "add", "staff", "bob", "ghost"], "alias staff", "'ghost'", "550 5.1.1"),
+            (["alias", "add", "direct", "\\ghost"], "alias direct", "'\\ghost'", "550 5.1.1"),
+            (["alias", "add", "prog", "|/usr/bin/true"], "alias prog", "'|/usr/bin/true'", "550 5.7.1 delivery to programs"),
+            (["vuser", "map", "info@shop.test", "ghost"], "vuser info@shop.test", "'ghost'", "550 5.1.1"),
+            (["catchall", "set", "shop.test", "Ghost"], "catch-all of shop.test", "'Ghost'", "550 5.1.1"),
+            (["forward", "set", "bob@shop.test", "\\bob", "nobody"], "forward bob@shop.test", "'nobody'", "550 5.1.1"),
+        ]
+        for args, what, target, answer in cases:
+            with self.subTest(args=args):
+                rc, out, err = self.w.run(*args)
+                self.assertEqual(rc, 0, err)
+                lines = err.strip().splitlines()
+                self.assertEqual(len(lines), 1, err)
+                for needle in ("warning", what, target, "goes nowhere", answer):
+                    self.assertIn(needle, lines[0])
+                self.assertNotIn("vpsmail-loop-probe", err)
+        for args in (["alias", "add", "fine", "bob", "ann@remote.test", "\\ann"],
+                     ["vuser", "map", "gone@shop.test", "error:nouser 550 gone"],
+                     ["vuser", "map", "bob+*@shop.test", "%1%3@remote.test"],
+                     ["catchall", "set", "shop.test", "%1@remote.test"],
+                     ["forward", "set", "ann@shop.test", "\\ann", "bob"]):
+            with self.subTest(args=args):
+                rc, _, err = self.w.run(*args)
+                self.assertEqual((rc, err), (0, ""))
+        rc, _, err = self.w.run("-q", "alias", "add", "quiet", "ghost")
+        self.assertEqual((rc, err), (0, ""))
+
+    def test_catchall_loop_warning_names_no_probe(self):
+        rc, _, err = self.w.run("catchall", "set", "shop.test", "z@shop.test")
+        self.assertEqual(rc, 0)
+        self.assertIn("loop", err)
+        self.assertIn("*@shop.test", err)
+        self.assertNotIn("vpsmail-loop-probe", err)
 
 
 class RouteTestCommand(CliTest):
@@ -292,6 +357,20 @@ class RouteTestCommand(CliTest):
         stages = [l.split()[0] for l in out.split("  steps:\n")[1].split("  failures:")[0].splitlines()]
         self.assertEqual(stages, ["vuser", "alias", "forward", "user", "catchall", "bounce"])
         self.assertIn("nobody@shop.test: 550 5.1.1 user unknown", out)
+
+    def test_backslash_is_the_mailbox_itself(self):
+        # ROUTING.md rule 8: route test took '\\bob@d' for an invalid address.
+        self.w.ok("alias", "add", "bob", "ann@remote.test")
+        for address in ("\\bob@shop.test", "\\bob", "\\Bob+x@shop.test"):
+            with self.subTest(address=address):
+                rc, out, err = self.w.run("--json", "route", "test", address)
+                self.assertEqual(rc, 0, err)
+                r = json.loads(out)[0]
+                self.assertEqual(r["targets"], [{"kind": "mailbox", "address": "bob@shop.test"}])
+                self.assertNotIn("alias", [s["stage"] for s in r["steps"]])
+        rc, out, _ = self.w.run("--json", "route", "test", "\\ghost@shop.test")
+        self.assertEqual(rc, 67)
+        self.assertEqual(json.loads(out)[0]["failures"][0]["status"], "5.1.1")
 
     def test_bare_recipient_uses_primary_domain(self):
         self.w.ok("domain", "add", "other.test")

@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import unittest
 from dataclasses import dataclass, field
@@ -372,6 +373,185 @@ class ManualPagesTest(TreeTest):
     def test_no_page_for_a_missing_group(self):
         stale = [p.name for p in MAN.glob("vpsmail-*.1") if p.name[len("vpsmail-"):-2] not in self.tree.groups]
         self.assertEqual(stale, [], "manual pages for groups the binary does not have")
+
+
+# The mdoc macros (mdoc(7)); one of them in the rendered text is a macro mandoc did not read
+# as one (a stray character before it at the start of a line, say).
+MDOC_MACROS = ("Ad An Ap Ar At Bd Bf Bk Bl Bo Bq Brc Bro Brq Bsx Bt Bx Cd Cm Dc Dd Dl Do Dq Dt Dv Dx Ec Ed Ef "
+               "Ek El Em En Eo Er Es Ev Ex Fa Fc Fd Fl Fn Fo Fr Ft Fx Hf Ic In It Lb Li Lk Lp Ms Mt Nd Nm No Ns "
+               "Nx Oc Oo Op Os Ot Ox Pa Pc Pf Po Pp Pq Qc Ql Qo Qq Re Rs Rv Sc Sh Sm So Sq Ss St Sx Sy Ta Tn Ud "
+               "Ux Va Vt Xc Xo Xr").split()
+RAW_MACRO = re.compile(r"(?<![\w.])\.(?:" + "|".join(MDOC_MACROS) + r")(?![\w-])")
+
+
+def man_sections(page):
+    """The rendered page's sections: heading -> text on one line, overstrike removed."""
+    result = subprocess.run(["mandoc", "-T", "ascii", "-O", "width=1000", str(page)], capture_output=True,
+                            text=True, timeout=60)
+    if result.returncode != 0:
+        raise AssertionError(f"mandoc cannot render {page.name}: {result.stderr}")
+    sections, heading = {}, None
+    for line in re.sub(r".\x08", "", result.stdout).splitlines():
+        if re.match(r"^[A-Z][A-Z ]+$", line):
+            heading = line.strip()
+            sections[heading] = ""
+        elif heading:
+            sections[heading] += " " + line.strip()
+    return {k: " ".join(v.split()) for k, v in sections.items()}
+
+
+def exit_codes_of_sources():
+    """Every sysexits code the CLI can exit with: the Error kind table of src/core/error.cpp
+    and the EX_ names cmd/ uses directly, as numbers (from <sysexits.h>)."""
+    values = {}
+    for line in Path("/usr/include/sysexits.h").read_text().splitlines():
+        m = re.match(r"#define\s+(EX_\w+)\s+(\d+)", line)
+        if m:
+            values[m.group(1)] = int(m.group(2))
+    names = set(re.findall(r"return (EX_\w+);", (SOURCE / "src" / "core" / "error.cpp").read_text()))
+    for source in (SOURCE / "cmd").glob("*.cpp"):
+        names |= set(re.findall(r"\b(EX_[A-Z]+)\b", source.read_text()))
+    unknown = sorted(n for n in names if n not in values)
+    if unknown:
+        raise AssertionError(f"not in <sysexits.h>: {unknown}")
+    return {n: values[n] for n in names}
+
+
+class ManualRenderTest(unittest.TestCase):
+    """What mandoc renders holds no mdoc macro as text (needs no binary)."""
+
+    def test_no_raw_macro(self):
+        if not shutil.which("mandoc"):
+            self.skipTest("mandoc is not installed (apt-get install mandoc)")
+        problems = []
+        for page in sorted(p for p in MAN.iterdir() if re.search(r"\.[1-9]$", p.name)):
+            for heading, text in man_sections(page).items():
+                for m in RAW_MACRO.finditer(text):
+                    problems.append(f"{page.name}, {heading}: '{text[max(0, m.start() - 20):m.end() + 20]}'")
+        if problems:
+            self.fail("mdoc macros shown as text:\n  " + "\n  ".join(problems))
+
+
+class ExitCodeTableTest(unittest.TestCase):
+    """Every exit code the CLI can produce is in the README's table and in vpsmail(1) (needs no
+    binary)."""
+
+    def test_readme_table(self):
+        readme = (SOURCE / "README.md").read_text()
+        table = readme.split("## Exit codes", 1)[1].split("\n## ", 1)[0]
+        rows = set(int(m) for m in re.findall(r"^\| (\d+) \|", table, re.M))
+        missing = [f"{code} ({name})" for name, code in sorted(exit_codes_of_sources().items(), key=lambda x: x[1])
+                   if code not in rows]
+        self.assertEqual(missing, [], "exit codes missing from the README's 'Exit codes' table")
+
+    def test_overview_page(self):
+        if not shutil.which("mandoc"):
+            self.skipTest("mandoc is not installed (apt-get install mandoc)")
+        text = man_sections(MAN / "vpsmail.1").get("EXIT STATUS", "")
+        missing = [f"{code} ({name})" for name, code in sorted(exit_codes_of_sources().items(), key=lambda x: x[1])
+                   if not re.search(r"(?<!\d)" + str(code) + r"(?!\d)", text)]
+        self.assertEqual(missing, [], "exit codes missing from EXIT STATUS of vpsmail(1)")
+
+
+class HelpTest(TreeTest):
+    """`vpsmail help` prints the help, exit 0; a group without its command prints the group's
+    help, listing every command, on stderr, exit 64."""
+
+    def run_vpsmail(self, *words):
+        return subprocess.run([os.environ["VPSMAIL_BIN"], *words], capture_output=True, text=True, timeout=60,
+                              env=isolated_env(self.home.name))
+
+    def test_help_command(self):
+        top = self.run_vpsmail("--help")
+        got = self.run_vpsmail("help")
+        self.assertEqual((got.returncode, got.stderr), (0, ""), "vpsmail help")
+        self.assertEqual(got.stdout, top.stdout, "vpsmail help should print what vpsmail --help prints")
+        for group, commands in self.tree.groups.items():
+            got = self.run_vpsmail("help", group)
+            self.assertEqual(got.returncode, 0, f"vpsmail help {group}: {got.stderr}")
+            if not commands[0].leaf:
+                self.assertEqual(parse_help(got.stdout).subcommands, [c.name for c in commands], f"vpsmail help {group}")
+        got = self.run_vpsmail("help", "nosuch")
+        self.assertEqual(got.returncode, 64)
+        self.assertIn("'nosuch'", got.stderr)
+
+    def test_group_without_command(self):
+        for group, commands in self.tree.groups.items():
+            if commands[0].leaf:
+                continue
+            got = self.run_vpsmail(group)
+            self.assertEqual((got.returncode, got.stdout), (64, ""), f"vpsmail {group}")
+            self.assertEqual(parse_help(got.stderr).subcommands, [c.name for c in commands],
+                             f"'vpsmail {group}' should list its commands on stderr; got {got.stderr!r}")
+
+
+class OverviewSynopsisTest(TreeTest):
+    """The SYNOPSIS of vpsmail(1) shows every command group and command of its own."""
+
+    def test_synopsis(self):
+        if not shutil.which("mandoc"):
+            self.skipTest("mandoc is not installed (apt-get install mandoc)")
+        synopsis = man_sections(MAN / "vpsmail.1").get("SYNOPSIS", "")
+        missing = []
+        for group, commands in self.tree.groups.items():
+            if f"vpsmail {group}" not in synopsis:
+                missing.append(f"'vpsmail {group}'")
+            for c in commands:
+                if not c.leaf and not has_word(synopsis, c.name):
+                    missing.append(f"command '{group} {c.name}'")
+        self.report(missing, "the SYNOPSIS of man/vpsmail.1")
+
+
+class ServerPageTest(TreeTest):
+    """The SMTP section of vpsmail-serve(1) names, where it lists them, every extension a real
+    server's EHLO offers and every command its HELP lists, and every command HELP lists
+    answers (no 500 or 502)."""
+
+    def test_ehlo_and_help(self):
+        import smtplib
+        if not shutil.which("mandoc"):
+            self.skipTest("mandoc is not installed (apt-get install mandoc)")
+        sys.path.insert(0, str(SOURCE / "tests" / "integration"))
+        from server import Server  # noqa: E402
+        from harness import World  # noqa: E402
+        smtp = man_sections(MAN / "vpsmail-serve.1").get("SMTP", "")
+
+        def sentence(start, end):
+            """The text of the SMTP section from `start` to the next `end`."""
+            at = smtp.find(start)
+            self.assertNotEqual(at, -1, f"vpsmail-serve(1), SMTP: no sentence starting '{start}'")
+            return smtp[at:smtp.find(end, at)]
+
+        announced = sentence("EHLO announces", ";")
+        commands = sentence("The commands are", ". ")
+        world = World()
+        server = Server(world).start()
+        try:
+            with smtplib.SMTP("127.0.0.1", server.ports["submission"], timeout=30) as client:
+                client.ehlo("client.example")
+                extensions = [name.upper() for name in client.esmtp_features]
+                code, text = client.docmd("HELP")
+                self.assertEqual(code, 214, text)
+                topics = text.decode().split("Commands:", 1)[1].split()
+                answers = {}
+                for topic in topics:
+                    if topic not in ("QUIT", "STARTTLS"):  # they end the plain-text session
+                        answers[topic] = client.docmd(topic)[0]
+                        client.rset()
+                answers["QUIT"] = client.docmd("QUIT")[0]
+            with smtplib.SMTP("127.0.0.1", server.ports["submission"], timeout=30) as client:
+                client.ehlo("client.example")
+                answers["STARTTLS"] = client.docmd("STARTTLS")[0] if "STARTTLS" in topics else 220
+                client.close()
+        finally:
+            server.stop()
+            world.close()
+        self.assertTrue(extensions and topics, "no EHLO extensions or HELP topics")
+        missing = [f"EHLO extension {e} in '{announced}...'" for e in extensions if not has_word(announced, e)]
+        missing += [f"HELP topic {t} in '{commands}...'" for t in topics if not has_word(commands, t)]
+        self.report(missing, "man/vpsmail-serve.1")
+        dead = [f"{t} answers {code}" for t, code in answers.items() if code in (500, 502)]
+        self.assertEqual(dead, [], "HELP lists commands the server does not implement")
 
 
 class ManualLintTest(unittest.TestCase):

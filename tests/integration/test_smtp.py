@@ -134,6 +134,27 @@ class MxDelivery(ServeTest):
                 self.assertEqual(code, 550, rcpt)
         self.assertEqual(self.w.ok("--json", "queue", "list").strip(), "[]")
 
+    def test_backslash_recipient_is_the_mailbox_itself(self):
+        # ROUTING.md rule 8, as sendmail takes it from SMTP: <\bob@d> skips the alias that hides
+        # bob's account (it was refused as bad syntax); it never makes a relay.
+        self.w.ok("alias", "add", "bob", "ann")
+        with self.smtp() as s:
+            s.ehlo()
+            s.mail("x@remote.test")
+            code, text = s.docmd("RCPT TO:<\\ghost@example.test>")
+            self.assertEqual(code, 550, text)
+            self.assertTrue(text.startswith(b"5.1.1"), text)
+            code, text = s.docmd("RCPT TO:<\\someone@elsewhere.test>")
+            self.assertEqual(code, 550, text)
+            self.assertIn(b"5.7.1", text)
+            code, text = s.docmd("RCPT TO:<\\Bob@Example.test>")
+            self.assertEqual(code, 250, text)
+            code, text = s.data(MESSAGE)
+            self.assertEqual(code, 250, text)
+        self.assertEqual(len(maildir_files(self.w, "bob@example.test")), 1)
+        self.assertEqual(maildir_files(self.w, "ann@example.test"), [])
+        self.assertEqual(self.w.ok("--json", "queue", "list").strip(), "[]")
+
     def test_alias_to_two_mailboxes_stores_one_copy_each(self):
         self.w.ok("alias", "add", "team", "bob", "ann")
         with self.smtp() as s:

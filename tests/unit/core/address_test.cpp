@@ -59,6 +59,10 @@ TEST_CASE("parse_address refuses malformed addresses with bad_data", "[core][add
         {"\"open@example.org", "not closed"},
         {"a(b)@example.org", "not allowed"},
         {"", "empty"},
+        {"a..b@example.org", "two dots in a row"},          // RFC 5321 4.1.2: Dot-string
+        {".alice@example.org", "starts with a dot"},
+        {"alice.@example.org", "ends with a dot"},
+        {"\\bob@example.org", "leading backslash"},       // only where Backslash::allow says
     };
     for (const auto& c : cases) {
         SECTION(c.input) {
@@ -71,6 +75,31 @@ TEST_CASE("parse_address refuses malformed addresses with bad_data", "[core][add
             }
         }
     }
+}
+
+TEST_CASE("a quoted local part may hold any dots", "[core][address]") {
+    auto a = vpsmail::parse_address("\"a..b\"@example.org");
+    CHECK(a.quoted);
+    CHECK(a.local == "\"a..b\"");
+    CHECK(vpsmail::parse_recipient("a.b.c").local == "a.b.c");
+    CHECK_THROWS_AS(vpsmail::parse_recipient("a..b"), Error);  // bare names too
+}
+
+TEST_CASE("a leading backslash where it is allowed (ROUTING.md rule 8)", "[core][address]") {
+    using vpsmail::Backslash;
+    auto a = vpsmail::parse_address("\\Bob@B\xc3\xbc" "cher.example", Backslash::allow);
+    CHECK(a.backslash);
+    CHECK(a.local == "Bob");
+    CHECK(a.domain == "xn--bcher-kva.example");
+    CHECK(a.str() == "\\Bob@xn--bcher-kva.example");
+    auto bare = vpsmail::parse_recipient("\\bob", Backslash::allow);
+    CHECK(bare.backslash);
+    CHECK(bare.bare());
+    CHECK(bare.str() == "\\bob");
+    CHECK_FALSE(vpsmail::parse_address("bob@d.test", Backslash::allow).backslash);
+    CHECK_THROWS_AS(vpsmail::parse_address("\\\\bob@d.test", Backslash::allow), Error);
+    CHECK_THROWS_AS(vpsmail::parse_address("\\\"a b\"@d.test", Backslash::allow), Error);
+    CHECK_THROWS_AS(vpsmail::parse_address("\\bob", Backslash::allow), Error);  // no domain
 }
 
 TEST_CASE("normalize_domain", "[core][address]") {

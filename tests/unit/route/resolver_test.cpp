@@ -127,6 +127,40 @@ TEST_CASE("backslash, disabled accounts and quoting (rules 3, 8, 11)", "[route]"
     CHECK(f.resolve("\"b o b\"@shop.test") == "mailbox:ann@shop.test");
 }
 
+TEST_CASE("a recipient written with a backslash is the mailbox itself (rule 8)", "[route]") {
+    StoreFixture f;
+    seed_shop(f);
+    f.user("off", "shop.test", false);
+    f.vuser("bob@shop.test", "x@remote.test").alias("bob", {"ann"}).forward("carl", "shop.test", {"ann"});
+    f.catchall("shop.test", "ann");
+    CHECK(f.resolve("\\bob@shop.test") == "mailbox:bob@shop.test");  // no vuser, alias or forward
+    CHECK(f.resolve("\\Carl@Shop.Test.") == "mailbox:carl@shop.test");
+    CHECK(f.resolve("\\bob") == "mailbox:bob@shop.test");             // a bare name: the primary domain
+    CHECK(f.resolve("\\bob+x@shop.test") == "mailbox:bob@shop.test");
+    CHECK(f.resolve("\\ghost@shop.test") == "| 550 5.1.1 \\ghost@shop.test");  // no catch-all rescues it
+    CHECK(f.resolve("\\off@shop.test") == "| 550 5.2.1 \\off@shop.test");
+    CHECK(f.resolve("\\x@remote.test") == "remote:x@remote.test");
+}
+
+TEST_CASE("resolve_entry resolves one list entry in a domain", "[route]") {
+    StoreFixture f;
+    seed_shop(f);
+    auto targets = [&](const char* entry, const char* domain) {
+        auto r = vpsmail::route::resolve_entry(f.store(), entry, domain, f.options);
+        std::string out = vpsmail::route::outcome_name(r.outcome);
+        for (const auto& t : r.targets) out += " " + t.value;
+        for (const auto& e : r.failures) out += " " + std::to_string(e.code) + " " + e.status + " " + e.target;
+        return out;
+    };
+    f.catchall("shop.test", "ann");
+    CHECK(targets("bob", "other.test") == "deliver bob@other.test");
+    CHECK(targets("ghost", "shop.test") == "bounce 550 5.1.1 ghost@shop.test");  // a bare name has no catch-all
+    CHECK(targets("ghost@shop.test", "other.test") == "deliver ann@shop.test");
+    CHECK(targets("\\ghost", "shop.test") == "bounce 550 5.1.1 \\ghost@shop.test");
+    CHECK(targets("|/bin/true", "shop.test") == "bounce 550 5.7.1 |/bin/true");
+    CHECK(targets("x@remote.test", "shop.test") == "deliver x@remote.test");
+}
+
 TEST_CASE("loops and depth (rule 14)", "[route]") {
     StoreFixture f;
     seed_shop(f);
@@ -212,4 +246,6 @@ TEST_CASE("malformed recipients throw bad_data", "[route]") {
     seed_shop(f);
     CHECK_THROWS_AS(vpsmail::route::resolve(f.store(), "a@b@c", f.options), vpsmail::Error);
     CHECK_THROWS_AS(vpsmail::route::resolve(f.store(), "", f.options), vpsmail::Error);
+    CHECK_THROWS_AS(vpsmail::route::resolve(f.store(), "a..b@shop.test", f.options), vpsmail::Error);
+    CHECK_THROWS_AS(vpsmail::route::resolve(f.store(), "\\\\bob@shop.test", f.options), vpsmail::Error);
 }

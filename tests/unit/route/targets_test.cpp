@@ -74,6 +74,22 @@ TEST_CASE("write-time checks of targets", "[route][targets]") {
     CHECK_THROWS_WITH(check_forward_target("error:nouser 550 x"), Catch::Contains("vuser map"));
     CHECK_NOTHROW(check_alias_target("|/usr/bin/procmail"));
     CHECK_THROWS_AS(check_alias_target("bad address@x"), vpsmail::Error);
+    CHECK_THROWS_AS(check_alias_target("a..b"), vpsmail::Error);
+}
+
+TEST_CASE("targets are stored normalised: A-labels, no trailing dot, dot-atoms dequoted", "[route][targets]") {
+    using vpsmail::route::normalize_entry;
+    CHECK(normalize_entry("hans@B\xc3\xbc" "cher.Example.") == "hans@xn--bcher-kva.example");
+    CHECK(normalize_entry("\\Hans@B\xc3\xbc" "cher.example") == "\\Hans@xn--bcher-kva.example");
+    CHECK(normalize_entry("\"hans\"@SHOP.test") == "hans@shop.test");
+    CHECK(normalize_entry("\"a b\"@SHOP.test") == "\"a b\"@shop.test");
+    CHECK(normalize_entry("%1%3@B\xc3\xbc" "cher.example") == "%1%3@xn--bcher-kva.example");
+    CHECK(normalize_entry(" Bob ") == "Bob");
+    CHECK(normalize_entry("|/usr/bin/procmail -d x@B\xc3\xbc" "cher.example") == "|/usr/bin/procmail -d x@B\xc3\xbc" "cher.example");
+    CHECK(normalize_entry("error:nouser 550 Gone@Here") == "error:nouser 550 Gone@Here");
+    CHECK(check_vuser_target("x@B\xc3\xbc" "cher.example") == "x@xn--bcher-kva.example");
+    CHECK(check_alias_target("x@B\xc3\xbc" "cher.example") == "x@xn--bcher-kva.example");
+    CHECK(check_forward_target("\\bob") == "\\bob");
 }
 
 TEST_CASE("vuser keys", "[route][targets]") {

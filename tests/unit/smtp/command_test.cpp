@@ -151,6 +151,12 @@ TEST_CASE("parse_rcpt_to: paths and DSN parameters", "[smtp][command]") {
     CHECK(routed.source_route);
     CHECK(routed.recipient.str() == "dave@example.org");
     CHECK(rcpt("TO:<d\xc3\xa9@example.org>").non_ascii);
+
+    // ROUTING.md rule 8: <\bob@d> is bob's mailbox itself; the backslash is kept for routing.
+    auto direct = rcpt("TO:<\\Bob@Example.ORG>");
+    CHECK(direct.recipient.backslash);
+    CHECK(direct.recipient.local == "Bob");
+    CHECK(direct.recipient.str() == "\\Bob@example.org");
 }
 
 TEST_CASE("parse_rcpt_to refuses with the right reply", "[smtp][command]") {
@@ -173,6 +179,12 @@ TEST_CASE("parse_rcpt_to refuses with the right reply", "[smtp][command]") {
         {"TO:<b@example.org> ORCPT=;bob@example.org", "501 5.5.4"},
         {"TO:<b@example.org> ORCPT=rfc822;", "501 5.5.4"},
         {"TO:<b@example.org> SIZE=10", "555 5.5.4"},  // a MAIL parameter
+        {"TO:<a..b@example.org>", "501 5.1.3"},         // RFC 5321 4.1.2 dot-string
+        {"TO:<.a@example.org>", "501 5.1.3"},
+        {"TO:<a.@example.org>", "501 5.1.3"},
+        {"TO:<\\bob>", "501 5.1.3"},                   // still needs a domain
+        {"TO:<\\\\bob@example.org>", "501 5.1.3"},
+        {"TO:<\\\"a b\"@example.org>", "501 5.1.3"},
     };
     for (const auto& c : cases) {
         INFO(c.argument);
