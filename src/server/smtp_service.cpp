@@ -413,8 +413,9 @@ smtp::DeliveryResult deliver_message(Server& server, const smtp::Deliver& action
         }
     }
 
-    // Programs and files, each once per message, as the unprivileged user (we are it after the
-    // privilege drop; run_program drops root itself otherwise).
+    // Programs and files, each once per message. Programs run as [delivery] program_user
+    // (through the launcher serve started as root, or forked as it when still root); files are
+    // written as the server's user.
     std::map<std::string, mailstore::ExternalResult> external_results;
     for (std::size_t i = 0; i < count; ++i)
         for (const auto& t : externals[i]) {
@@ -426,7 +427,7 @@ smtp::DeliveryResult deliver_message(Server& server, const smtp::Deliver& action
                 mailstore::ProgramOptions o;
                 o.sender = return_path;
                 o.recipient = envelope.recipients[i].address.str();
-                o.run_as = config->server.user;
+                o.run_as = config->delivery.program_user;
                 std::string command = t.value.starts_with("|") ? t.value.substr(1) : t.value;
                 r = mailstore::run_program(command, message, o);
             } else {
