@@ -319,6 +319,22 @@ TEST_CASE("users: create, find, list, set, remove", "[store][user]") {
     CHECK_THAT(msg, Catch::Contains("bob@example.org"));
 }
 
+TEST_CASE("store: upgrade_password_hash replaces only the hash it was given", "[store]") {
+    TempDir dir;
+    auto store = Store::open(dir.file("vpsmail.db"));
+    store->create_domain("example.org");
+    auto u = new_user("bob", "example.org");
+    u.password_hash = "$1$old";
+    store->create_user(u);
+    CHECK(store->upgrade_password_hash("BOB", "example.org", "$1$old", "$y$new"));
+    CHECK(store->find_user("bob", "example.org")->password_hash == "$y$new");
+    // A `user passwd` happened between the login's read and its rehash: it stays.
+    store->set_password_hash("bob", "example.org", "$6$admin");
+    CHECK_FALSE(store->upgrade_password_hash("bob", "example.org", "$y$new", "$y$other"));
+    CHECK(store->find_user("bob", "example.org")->password_hash == "$6$admin");
+    CHECK_FALSE(store->upgrade_password_hash("nobody", "example.org", "$6$admin", "$y$x"));
+}
+
 TEST_CASE("find_account gives enabled, quota and the forward in order", "[store][user]") {
     TempDir tmp;
     auto store = Store::open(tmp.file("store.db"));
