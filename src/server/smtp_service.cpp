@@ -98,9 +98,9 @@ public:
         return Verdict::accept();
     }
 
-    // Send-as (docs/routing.md is about delivery; this is the submission rule): an authenticated
-    // user may use as its sender only what is its own, never an address that merely reaches its
-    // mailbox among others (a list it is on, a catch-all's whole domain).
+    // Send-as: an authenticated user may use as its sender only what is its own, never an
+    // address that merely reaches its mailbox among others (a list it is on, a catch-all's
+    // whole domain). vpsmail-user(1), `sendas`, states the rule.
     Verdict check_sender(const std::string& user, const smtp::MailFrom& mail) override {
         const Address login = canonical_login(user);
         // RFC 3461 DSNs come from MTAs (our queue runner among them) to port 25 without AUTH,
