@@ -32,6 +32,10 @@ int config_check(Context& ctx) {
     }
     if (config.delivery.allow_programs)
         warnings.push_back("[delivery] allow_programs is on: alias and forward entries can run commands");
+    if (config.delivery.allow_programs && !config.server.user.empty() && config.delivery.program_user == config.server.user)
+        warnings.push_back(fmt::format("[delivery] program_user is [server] user '{}': programs can read and change the "
+                                       "store, the spool and every Maildir; give them a user of their own",
+                                       config.server.user));
     if (config.delivery.allow_files)
         warnings.push_back("[delivery] allow_files is on: alias and forward entries can write to files");
     if (config.delivery.allow_includes)

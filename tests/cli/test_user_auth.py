@@ -123,6 +123,13 @@ class ProgramUserKey(CliTest):
         self.assertIn('program_user = "nobody"', self.w.ok("config", "show"))
         self.w.write_config('[delivery]\nprogram_user = "daemon"\n')
         self.assertEqual(json.loads(self.w.ok("--json", "config", "show"))["delivery"]["program_user"], "daemon")
+        self.w.write_config('[server]\nuser = "daemon"\n[routing]\npostmaster = "bob"\n'
+                            '[delivery]\nallow_programs = true\nprogram_user = "daemon"\n')
+        self.w.ok("domain", "add", "shop.test")
+        self.w.ok("user", "add", "bob@shop.test", "--password-hash", HASH)
+        warnings = json.loads(self.w.ok("--json", "config", "check"))["warnings"]
+        self.assertEqual(len(warnings), 2, warnings)
+        self.assertIn("[delivery] program_user is [server] user 'daemon'", warnings[1])
         self.w.write_config('[delivery]\nprogram_user = ""\n')
         self.assertFails(["config", "check"], 78, "program_user", "must name a user")
 

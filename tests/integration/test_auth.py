@@ -73,9 +73,6 @@ class Throttle(AuthTest):
         self.assertEqual(self.login("ann@example.test", "secret", source="127.0.0.2"), 454)
         self.assertEqual(self.login("ann@example.test", "secret", source="127.0.0.3"), 235)
 
-    def test_the_respelt_account_logs_in(self):
-        self.assertEqual(self.login("BOB@Example.TEST.", "secret"), 235)
-
 
 class LegacyHashes(AuthTest):
     def test_md5_crypt_is_rehashed_with_yescrypt_at_login(self):
