@@ -17,20 +17,29 @@ int domain_list(Context&);
 int domain_show(Context&, const std::string& domain);
 
 // user.cpp
-struct UserAddArgs {
-    std::string address;
+/// How a command gets the account's password: a prompt, a line of stdin, or a crypt(3) hash
+/// (from argv or from a line of stdin, so that it stays out of `ps`).
+struct PasswordArgs {
     bool password_stdin = false;
     std::string password_hash;
+    bool password_hash_stdin = false;
+};
+struct UserAddArgs {
+    std::string address;
+    PasswordArgs password;
     std::string name;
     std::string quota;
 };
 int user_add(Context&, const UserAddArgs&);
 int user_del(Context&, const std::string& address, bool keep_mail);
-int user_passwd(Context&, const std::string& address, bool password_stdin);
+int user_passwd(Context&, const std::string& address, const PasswordArgs& password);
 int user_list(Context&, const std::string& domain);
 int user_show(Context&, const std::string& address);
 int user_enable(Context&, const std::string& address, bool enabled);
 int user_quota(Context&, const std::string& address, const std::string& size);
+/// Lists the account's send-as addresses, or removes `del` and adds `add` in one transaction.
+int user_sendas(Context&, const std::string& address, const std::vector<std::string>& add,
+                const std::vector<std::string>& del);
 
 // alias.cpp
 int alias_add(Context&, const std::string& name, const std::vector<std::string>& targets);

@@ -1,3 +1,4 @@
+#include "auth/password.hpp"
 #include "commands.hpp"
 #include "core/error.hpp"
 #include "json.hpp"
@@ -31,10 +32,23 @@ int config_check(Context& ctx) {
     }
     if (config.delivery.allow_programs)
         warnings.push_back("[delivery] allow_programs is on: alias and forward entries can run commands");
+    if (config.delivery.allow_programs && !config.server.user.empty() && config.delivery.program_user == config.server.user)
+        warnings.push_back(fmt::format("[delivery] program_user is [server] user '{}': programs can read and change the "
+                                       "store, the spool and every Maildir; give them a user of their own",
+                                       config.server.user));
     if (config.delivery.allow_files)
         warnings.push_back("[delivery] allow_files is on: alias and forward entries can write to files");
     if (config.delivery.allow_includes)
         warnings.push_back("[delivery] allow_includes is on: :include: files are read as alias lists");
+    // Legacy hashes ($1$, DES: only 8 characters of the password count) keep working for
+    // imported accounts; each is replaced by yescrypt at the account's next login.
+    std::int64_t legacy_hashes = 0;
+    for (const auto& u : store.list_users())
+        if (auth::hash_needs_upgrade(u.password_hash)) ++legacy_hashes;
+    if (legacy_hashes > 0)
+        warnings.push_back(fmt::format("{} account{} still {} a legacy password hash ($1$, DES, ...): rehashed with "
+                                       "yescrypt at the next login, or set a new password with 'vpsmail user passwd'",
+                                       legacy_hashes, legacy_hashes == 1 ? "" : "s", legacy_hashes == 1 ? "has" : "have"));
     std::string problem = store.integrity_check();
     if (!problem.empty())
         throw Error(ErrorKind::config, fmt::format("store {} failed its integrity check: {}", store.path(), problem));
@@ -48,6 +62,7 @@ int config_check(Context& ctx) {
             .field("store", store.path())
             .field("schema_version", store.schema_version())
             .field("domains", static_cast<std::int64_t>(domains.size()))
+            .field("legacy_password_hashes", legacy_hashes)
             .field_strings("warnings", warnings)
             .end_object();
         print(j.str());

@@ -38,11 +38,12 @@ struct Tree {
 
 struct Args {
     std::string a, b, size;
-    std::vector<std::string> list;
+    std::vector<std::string> list, more;
     std::vector<std::string> sendmail;  ///< the words after `sendmail`, parsed by sendmail.cpp
     bool flag = false;
     bool keep = false;
     UserAddArgs user;
+    PasswordArgs password;
 };
 
 void build_domain(Tree& t, Args& x, CLI::App* domain) {
@@ -59,22 +60,34 @@ void build_domain(Tree& t, Args& x, CLI::App* domain) {
         ->add_option("DOMAIN", x.a, "Domain name")->required();
 }
 
+// Where user add and user passwd take the password from; at most one of them, else a prompt.
+void add_password_options(CLI::App* command, PasswordArgs& p) {
+    auto* pstdin = command->add_flag("--password-stdin", p.password_stdin, "Read the password from one line of standard input");
+    auto* hstdin = command->add_flag("--password-hash-stdin", p.password_hash_stdin,
+                                     "Read a crypt(3) hash to store from one line of standard input")
+                       ->excludes(pstdin);
+    command->add_option("--password-hash", p.password_hash,
+                        "Store this crypt(3) hash ($y$, $2b$, $6$, $5$; $1$ and DES are rehashed at the next login; "
+                        "visible in ps: prefer --password-hash-stdin)")
+        ->excludes(pstdin)
+        ->excludes(hstdin);
+}
+
 void build_user(Tree& t, Args& x, CLI::App* user) {
     Context& ctx = t.ctx;
     auto* uadd = t.command(user, "add", "Add an account (asks for its password on a terminal)",
                            [&] { return user_add(ctx, x.user); });
     uadd->add_option("ADDRESS", x.user.address, "Account address, local@domain")->required();
-    auto* pstdin = uadd->add_flag("--password-stdin", x.user.password_stdin, "Read the password from one line of standard input");
-    uadd->add_option("--password-hash", x.user.password_hash, "Store this crypt(3) hash ($y$, $2b$, $6$, $5$, $1$)")
-        ->excludes(pstdin);
+    add_password_options(uadd, x.user.password);
     uadd->add_option("--name", x.user.name, "Display name");
     uadd->add_option("--quota", x.user.quota, "Mailbox quota: 500M, 2G, 0 = none");
     auto* udel = t.command(user, "del", "Delete an account and its mail", [&] { return user_del(ctx, x.a, x.flag); });
     udel->add_option("ADDRESS", x.a, "Account address")->required();
     udel->add_flag("--keep-mail", x.flag, "Keep the account's Maildir on disk");
-    auto* upw = t.command(user, "passwd", "Change an account's password", [&] { return user_passwd(ctx, x.a, x.flag); });
+    auto* upw = t.command(user, "passwd", "Change an account's password, or set an imported hash",
+                          [&] { return user_passwd(ctx, x.a, x.password); });
     upw->add_option("ADDRESS", x.a, "Account address")->required();
-    upw->add_flag("--password-stdin", x.flag, "Read the password from one line of standard input");
+    add_password_options(upw, x.password);
     t.command(user, "list", "List accounts, of one domain or all", [&] { return user_list(ctx, x.a); })
         ->add_option("DOMAIN", x.a, "Only this domain");
     t.command(user, "show", "Show one account", [&] { return user_show(ctx, x.a); })
@@ -86,6 +99,11 @@ void build_user(Tree& t, Args& x, CLI::App* user) {
     auto* uquota = t.command(user, "quota", "Set an account's quota", [&] { return user_quota(ctx, x.a, x.size); });
     uquota->add_option("ADDRESS", x.a, "Account address")->required();
     uquota->add_option("SIZE", x.size, "500M, 2G, 0 = none")->required();
+    auto* usend = t.command(user, "sendas", "List, add or remove the addresses beyond its own an account may send as",
+                            [&] { return user_sendas(ctx, x.a, x.list, x.more); });
+    usend->add_option("ADDRESS", x.a, "Account address")->required();
+    usend->add_option("--add", x.list, "Let the account use this MAIL FROM address (repeatable)")->allow_extra_args(false);
+    usend->add_option("--del", x.more, "Remove this address from the account's list (repeatable)")->allow_extra_args(false);
 }
 
 void build_alias(Tree& t, Args& x, CLI::App* alias) {

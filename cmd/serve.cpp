@@ -5,6 +5,7 @@
 #include "control.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
+#include "mailstore/external.hpp"
 #include "net/serve.hpp"
 #include "server/queue_runner.hpp"
 #include "server/maildrop.hpp"
@@ -222,6 +223,17 @@ int serve(Context& ctx, bool foreground) {
         }
     }
 
+    // Programs from aliases and forwards must not run as the server's user, who owns the store,
+    // the spool and every Maildir: a launcher forked now, while root and single-threaded,
+    // runs them as [delivery] program_user. Not root: we cannot switch users, so they run as
+    // this user, and the log says so.
+    if (::geteuid() == 0) {
+        mailstore::start_program_launcher(config.delivery.program_user);
+    } else {
+        const struct passwd* self = ::getpwuid(::geteuid());
+        log::line("program_user", {{"user", config.delivery.program_user},
+                                   {"result", fmt::format("not root: programs run as {}", self ? self->pw_name : std::to_string(::geteuid()))}});
+    }
     server::Server server(config, db);
     open_path_to_maildrop(config);
     if (!run_as.empty()) {
@@ -289,6 +301,7 @@ int serve(Context& ctx, bool foreground) {
         ctx.reload_config();
         server.reload(ctx.config());
     });
+    mailstore::stop_program_launcher();
     return 0;
 }
 

@@ -2,6 +2,8 @@
 
 #include "core/error.hpp"
 
+#include <fmt/format.h>
+
 #include <cstdio>
 #include <fcntl.h>
 #include <iostream>
@@ -38,16 +40,28 @@ std::string read_no_echo(int fd, const char* prompt) {
 
 bool stdin_is_terminal() { return isatty(STDIN_FILENO) == 1; }
 
-std::string read_password_stdin() {
+namespace {
+
+// One line of stdin without its line end; `what` names it in the errors ("password").
+std::string read_line_stdin(std::string_view what, std::string_view option) {
     std::string line;
     if (!std::getline(std::cin, line) && line.empty())
-        throw Error(ErrorKind::bad_data, "no password on standard input (--password-stdin reads one line)");
+        throw Error(ErrorKind::bad_data, fmt::format("no {} on standard input ({} reads one line)", what, option));
     line = strip_newline(line);
-    if (line.empty()) throw Error(ErrorKind::bad_data, "the password read from standard input is empty");
+    if (line.empty()) throw Error(ErrorKind::bad_data, fmt::format("the {} read from standard input is empty", what));
+    return line;
+}
+
+}  // namespace
+
+std::string read_password_stdin() {
+    std::string line = read_line_stdin("password", "--password-stdin");
     if (line.find('\0') != std::string::npos)
         throw Error(ErrorKind::bad_data, "the password read from standard input contains a NUL byte");
     return line;
 }
+
+std::string read_password_hash_stdin() { return read_line_stdin("password hash", "--password-hash-stdin"); }
 
 std::string prompt_new_password() {
     int fd = ::open("/dev/tty", O_RDWR | O_CLOEXEC);

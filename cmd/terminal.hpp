@@ -13,6 +13,11 @@ bool stdin_is_terminal();
 /// empty or stdin is at end of file, Error(bad_data) when it holds a NUL byte.
 std::string read_password_stdin();
 
+/// Reads one line from stdin for --password-hash-stdin (trailing CR/LF removed), unchecked:
+/// auth::normalize_password_hash checks it. Throws Error(bad_data) when it is empty or stdin
+/// is at end of file.
+std::string read_password_hash_stdin();
+
 /// Prompts twice on /dev/tty with echo off; throws Error(bad_data) when the two differ or the
 /// password is empty, Error(usage) when there is no terminal.
 std::string prompt_new_password();

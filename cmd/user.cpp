@@ -30,11 +30,15 @@ std::string not_found(const Address& a) {
     return fmt::format("no such user '{}' (see 'vpsmail user list {}')", a.str(), a.domain);
 }
 
-std::string new_password(bool from_stdin) {
-    if (from_stdin) return read_password_stdin();
+// The hash to store: the given crypt(3) hash checked, or a yescrypt hash of a new password.
+std::string new_password_hash(const PasswordArgs& args) {
+    if (args.password_hash_stdin) return auth::normalize_password_hash(read_password_hash_stdin());
+    if (!args.password_hash.empty()) return auth::normalize_password_hash(args.password_hash);
+    if (args.password_stdin) return auth::hash_password(read_password_stdin());
     if (!stdin_is_terminal())
-        throw Error(ErrorKind::usage, "standard input is not a terminal: give --password-stdin or --password-hash");
-    return prompt_new_password();
+        throw Error(ErrorKind::usage,
+                    "standard input is not a terminal: give --password-stdin, --password-hash-stdin or --password-hash");
+    return auth::hash_password(prompt_new_password());
 }
 
 std::string scheme_of(const std::string& hash) {
@@ -46,7 +50,7 @@ std::string scheme_of(const std::string& hash) {
 }
 
 void write_user_json(JsonWriter& j, const store::User& u, const std::optional<store::Forward>& forward,
-                     const std::string& maildir) {
+                     const std::string& maildir, const std::vector<std::string>* send_as = nullptr) {
     j.begin_object()
         .field("address", u.address())
         .field("name", u.name)
@@ -57,6 +61,7 @@ void write_user_json(JsonWriter& j, const store::User& u, const std::optional<st
         .field("updated", format_time(u.updated))
         .field("maildir", maildir);
     if (forward) j.field_strings("forward", forward->targets);
+    if (send_as) j.field_strings("send_as", *send_as);
     j.end_object();
 }
 
@@ -86,8 +91,7 @@ int user_add(Context& ctx, const UserAddArgs& args) {
     if (store.find_user(a.local, a.domain))
         throw Error(ErrorKind::exists, fmt::format("user '{}' exists already", a.str()));
     std::string maildir = mailstore::maildir_path(config.paths.mail_root, a.domain, a.local);
-    user.password_hash = args.password_hash.empty() ? auth::hash_password(new_password(args.password_stdin))
-                                                    : auth::normalize_password_hash(args.password_hash);
+    user.password_hash = new_password_hash(args.password);
     // The Maildir is made by its first delivery, as Postfix's virtual(8) and Dovecot do: by the
     // server's user, so that nothing made here as root has to be handed over to it.
     store.create_user(user);
@@ -108,11 +112,11 @@ int user_del(Context& ctx, const std::string& address, bool keep_mail) {
     return 0;
 }
 
-int user_passwd(Context& ctx, const std::string& address, bool password_stdin) {
+int user_passwd(Context& ctx, const std::string& address, const PasswordArgs& password) {
     Address a = account_address(address);
     store::Store& store = ctx.store();
     if (!store.find_user(a.local, a.domain)) throw Error(ErrorKind::no_such_user, not_found(a));
-    store.set_password_hash(a.local, a.domain, auth::hash_password(new_password(password_stdin)));
+    store.set_password_hash(a.local, a.domain, new_password_hash(password));
     ctx.note(fmt::format("changed the password of {}", a.str()));
     return 0;
 }
@@ -144,10 +148,11 @@ int user_show(Context& ctx, const std::string& address) {
     auto u = ctx.store().find_user(a.local, a.domain);
     if (!u) throw Error(ErrorKind::no_such_user, not_found(a));
     auto forward = ctx.store().find_forward(a.local, a.domain);
+    const std::vector<std::string> send_as = ctx.store().list_send_as(a.local, a.domain);
     std::string maildir = mailstore::maildir_path(ctx.config().paths.mail_root, a.domain, a.local);
     if (ctx.options.json) {
         JsonWriter j;
-        write_user_json(j, *u, forward, maildir);
+        write_user_json(j, *u, forward, maildir, &send_as);
         print(j.str());
         return 0;
     }
@@ -159,9 +164,51 @@ int user_show(Context& ctx, const std::string& address) {
     f.add("password", scheme_of(u->password_hash));
     f.add("maildir", maildir);
     f.add("forward", forward ? join(forward->targets) : "");
+    f.add("sendas", join(send_as));
     f.add("created", format_time(u->created));
     f.add("updated", format_time(u->updated));
     print(f.str());
+    return 0;
+}
+
+int user_sendas(Context& ctx, const std::string& address, const std::vector<std::string>& add,
+                const std::vector<std::string>& del) {
+    Address a = account_address(address);
+    // Every FROM is checked before anything is written: a typo changes nothing.
+    auto sender_of = [](const std::string& text) {
+        Address from = parse_address(text);
+        if (from.quoted)
+            throw Error(ErrorKind::bad_data, fmt::format("invalid send-as address '{}': a quoted local part cannot be a sender "
+                                                         "here", text));
+        from.local = lower_ascii(from.local);
+        return from.str();
+    };
+    std::vector<std::string> adding, removing;
+    for (const auto& text : add) adding.push_back(sender_of(text));
+    for (const auto& text : del) removing.push_back(sender_of(text));
+    store::Store& store = ctx.store();
+    if (!store.find_user(a.local, a.domain)) throw Error(ErrorKind::no_such_user, not_found(a));
+    if (adding.empty() && removing.empty()) {
+        const std::vector<std::string> list = store.list_send_as(a.local, a.domain);
+        if (ctx.options.json) {
+            JsonWriter j;
+            j.begin_array();
+            for (const auto& from : list) j.value(from);
+            j.end_array();
+            print(j.str());
+        } else {
+            std::string out;
+            for (const auto& from : list) out += from + "\n";
+            print(out);
+        }
+        return 0;
+    }
+    store.write_batch([&] {
+        for (const auto& from : removing) store.remove_send_as(a.local, a.domain, from);
+        for (const auto& from : adding) store.add_send_as(a.local, a.domain, from);
+    });
+    for (const auto& from : removing) ctx.note(fmt::format("{} may no longer send as {}", a.str(), from));
+    for (const auto& from : adding) ctx.note(fmt::format("{} may send as {}", a.str(), from));
     return 0;
 }
 

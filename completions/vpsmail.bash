@@ -44,7 +44,7 @@ _vpsmail()
     for ((i = 1; i < COMP_CWORD; i++)); do
         word=${COMP_WORDS[i]}
         case $word in
-            --db | --config | --password-hash | --name | --quota | --domain)
+            --db | --config | --password-hash | --name | --quota | --domain | --add | --del)
                 local value_index=$((i + 1))
                 if [[ ${COMP_WORDS[value_index]} == = ]]; then
                     value_index=$((i + 2))
@@ -80,7 +80,7 @@ _vpsmail()
             mapfile -t COMPREPLY < <(compgen -f -- "$cur")
             return
             ;;
-        --password-hash | --name | --quota)
+        --password-hash | --name | --quota | --add | --del)
             COMPREPLY=()
             return
             ;;
@@ -131,7 +131,7 @@ _vpsmail()
         local commands=
         case $group in
             domain) commands='add del list show' ;;
-            user) commands='add del passwd list show enable disable quota' ;;
+            user) commands='add del passwd list show enable disable quota sendas' ;;
             alias) commands='add del list show' ;;
             vuser) commands='map unmap list' ;;
             forward) commands='set clear show list' ;;
@@ -153,9 +153,10 @@ _vpsmail()
     local options=
     case "$group $command" in
         'domain del') options='--force --keep-mail' ;;
-        'user add') options='--password-stdin --password-hash --name --quota' ;;
+        'user add') options='--password-stdin --password-hash --password-hash-stdin --name --quota' ;;
         'user del') options='--keep-mail' ;;
-        'user passwd') options='--password-stdin' ;;
+        'user passwd') options='--password-stdin --password-hash --password-hash-stdin' ;;
+        'user sendas') options='--add --del' ;;
         'alias list') options='--domain' ;;
         'queue bounce') options='--reason' ;;
     esac
@@ -172,7 +173,7 @@ _vpsmail()
             words=$(_vpsmail_domains "${store_args[@]}")
             ;;
         'user del 0' | 'user passwd 0' | 'user show 0' | 'user enable 0' | 'user disable 0' | \
-            'user quota 0' | 'forward set 0' | 'forward clear 0' | 'forward show 0')
+            'user quota 0' | 'user sendas 0' | 'forward set 0' | 'forward clear 0' | 'forward show 0')
             words=$(_vpsmail_accounts "${store_args[@]}")
             ;;
         'queue show 0' | 'queue bounce 0' | 'queue flush '* | 'queue retry '* | 'queue hold '* | \

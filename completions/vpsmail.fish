@@ -14,7 +14,7 @@ function __vpsmail_words
             continue
         end
         switch $token
-            case --db --config --password-hash --name --quota --domain
+            case --db --config --password-hash --name --quota --domain --add --del
                 set skip 1
             case '-*'
             case '*'
@@ -125,20 +125,26 @@ complete -c vpsmail -n '__vpsmail_command_is domain show 0' -a '(__vpsmail_domai
 # user
 complete -c vpsmail -n '__vpsmail_needs_command user' -a add -d 'Add an account (asks for its password on a terminal)'
 complete -c vpsmail -n '__vpsmail_needs_command user' -a del -d 'Delete an account and its mail'
-complete -c vpsmail -n '__vpsmail_needs_command user' -a passwd -d "Change an account's password"
+complete -c vpsmail -n '__vpsmail_needs_command user' -a passwd -d "Change an account's password, or set an imported hash"
 complete -c vpsmail -n '__vpsmail_needs_command user' -a list -d 'List accounts, of one domain or all'
 complete -c vpsmail -n '__vpsmail_needs_command user' -a show -d 'Show one account'
 complete -c vpsmail -n '__vpsmail_needs_command user' -a enable -d 'Let an account receive mail and log in'
 complete -c vpsmail -n '__vpsmail_needs_command user' -a disable -d 'Refuse mail (550 5.2.1) and logins for an account'
 complete -c vpsmail -n '__vpsmail_needs_command user' -a quota -d "Set an account's quota"
+complete -c vpsmail -n '__vpsmail_needs_command user' -a sendas -d 'List, add or remove the addresses beyond its own an account may send as'
 complete -c vpsmail -n '__vpsmail_command_is user add' -l password-stdin -d 'Read the password from one line of standard input'
 complete -c vpsmail -n '__vpsmail_command_is user add' -l password-hash -x -d 'Store this crypt(3) hash'
+complete -c vpsmail -n '__vpsmail_command_is user add' -l password-hash-stdin -d 'Read a crypt(3) hash from one line of standard input'
 complete -c vpsmail -n '__vpsmail_command_is user add' -l name -x -d 'Display name'
 complete -c vpsmail -n '__vpsmail_command_is user add' -l quota -x -d 'Mailbox quota: 500M, 2G, 0 = none'
 complete -c vpsmail -n '__vpsmail_command_is user del' -l keep-mail -d "Keep the account's Maildir on disk"
 complete -c vpsmail -n '__vpsmail_command_is user passwd' -l password-stdin -d 'Read the password from one line of standard input'
+complete -c vpsmail -n '__vpsmail_command_is user passwd' -l password-hash -x -d 'Store this crypt(3) hash'
+complete -c vpsmail -n '__vpsmail_command_is user passwd' -l password-hash-stdin -d 'Read a crypt(3) hash from one line of standard input'
 complete -c vpsmail -n '__vpsmail_command_is user list 0' -a '(__vpsmail_domains)' -d 'Only this domain'
-for command in del passwd show enable disable quota
+complete -c vpsmail -n '__vpsmail_command_is user sendas' -l add -x -d 'Let the account use this MAIL FROM address'
+complete -c vpsmail -n '__vpsmail_command_is user sendas' -l del -x -d "Remove this address from the account's list"
+for command in del passwd show enable disable quota sendas
     complete -c vpsmail -n "__vpsmail_command_is user $command 0" -a '(__vpsmail_accounts)' -d 'Account'
 end
 

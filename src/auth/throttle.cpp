@@ -1,6 +1,38 @@
 #include "auth/throttle.hpp"
 
+#include "core/address.hpp"
+#include "core/error.hpp"
+
+#include <algorithm>
+#include <arpa/inet.h>
+#include <iterator>
+
 namespace vpsmail::auth {
+
+std::string client_key(std::string_view address) {
+    const std::string text(address);
+    unsigned char bytes[16];
+    if (::inet_pton(AF_INET6, text.c_str(), bytes) != 1) return text;
+    constexpr unsigned char v4_mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    char out[INET6_ADDRSTRLEN];
+    if (std::equal(std::begin(v4_mapped), std::end(v4_mapped), bytes)) {
+        if (::inet_ntop(AF_INET, bytes + 12, out, sizeof out) == nullptr) return text;
+        return out;
+    }
+    std::fill(bytes + 8, bytes + 16, 0);
+    if (::inet_ntop(AF_INET6, bytes, out, sizeof out) == nullptr) return text;
+    return std::string(out) + "/64";
+}
+
+std::string account_key(std::string_view username) {
+    try {
+        const Address a = parse_address(username);
+        if (!a.quoted) return "account " + lower_ascii(a.local) + "@" + a.domain;
+    } catch (const Error&) {
+        // Not an address: counted under its own (lower-cased) spelling.
+    }
+    return "account " + lower_ascii(username);
+}
 
 bool Throttle::allowed(const std::string& address, Clock::time_point now) {
     std::lock_guard lock(mutex_);

@@ -219,6 +219,12 @@ const std::vector<Key>& keys() {
         {"delivery", "allow_includes", T::boolean, none,
          [](Config& c, const toml::node& n, const std::string&) { c.delivery.allow_includes = *n.value<bool>(); },
          [](const Config& c) { return ConfigValue(c.delivery.allow_includes); }},
+        {"delivery", "program_user", T::string, none,
+         [](Config& c, const toml::node& n, const std::string& w) {
+             c.delivery.program_user = as_string(n);
+             if (c.delivery.program_user.empty()) fail(w, "must name a user, such as \"nobody\"");
+         },
+         [](const Config& c) { return ConfigValue(c.delivery.program_user); }},
         {"smtp", "listen", T::array, none,
          [](Config& c, const toml::node& n, const std::string& w) { c.smtp.listen = listen_list(n, w); },
          [](const Config& c) { return ConfigValue(listen_strings(c.smtp.listen)); }},

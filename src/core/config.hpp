@@ -119,6 +119,10 @@ struct Config {
         bool allow_programs = false;
         bool allow_files = false;
         bool allow_includes = false;
+        /// The user `|command` targets run as (never root, never the server's user unless told):
+        /// serve starts a small launcher as root, before the privilege drop, that runs them
+        /// as this user. Read at start; a SIGHUP does not change it.
+        std::string program_user = "nobody";
     } delivery;
 };
 

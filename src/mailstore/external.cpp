@@ -1,8 +1,11 @@
 #include "mailstore/external.hpp"
 
+#include "core/error.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -12,7 +15,9 @@
 #include <pthread.h>
 #include <pwd.h>
 #include <grp.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -38,18 +43,36 @@ std::string first_line(const std::string& output) {
     return line;
 }
 
-[[noreturn]] void exec_child(const std::string& command, int in, int out, const ProgramOptions& o) {
+// Who a program runs as when we are root.
+struct Identity {
+    uid_t uid = 0;
+    gid_t gid = 0;
+};
+
+void close_descriptors_from(int first) {
+    if (::close_range(static_cast<unsigned>(first), ~0U, 0) == 0) return;
+    for (int fd = first; fd < 65536; ++fd) ::close(fd);  // a kernel without close_range (< 5.9)
+}
+
+// In the forked child: stdin and stdout/stderr from the pipes, nothing else open, not root.
+[[noreturn]] void exec_child(const std::string& command, int in, int out, const ProgramOptions& o,
+                             const Identity* identity) {
     ::setpgid(0, 0);
     ::dup2(in, STDIN_FILENO);
     ::dup2(out, STDOUT_FILENO);
     ::dup2(out, STDERR_FILENO);
-    for (int fd = 3; fd < 1024; ++fd) ::close(fd);
+    close_descriptors_from(3);  // the store, the spool, TLS keys, sockets: none for the program
     if (::geteuid() == 0) {
         // Never run an alias's command as root.
-        const struct passwd* pw = ::getpwnam(o.run_as.empty() ? "nobody" : o.run_as.c_str());
-        if (pw == nullptr || pw->pw_uid == 0 || ::setgroups(0, nullptr) != 0 || ::setgid(pw->pw_gid) != 0 ||
-            ::setuid(pw->pw_uid) != 0)
-            ::_exit(75);
+        Identity as;
+        if (identity != nullptr) {
+            as = *identity;
+        } else {
+            const struct passwd* pw = ::getpwnam(o.run_as.empty() ? "nobody" : o.run_as.c_str());
+            if (pw == nullptr) ::_exit(75);
+            as = Identity{pw->pw_uid, pw->pw_gid};
+        }
+        if (as.uid == 0 || ::setgroups(0, nullptr) != 0 || ::setgid(as.gid) != 0 || ::setuid(as.uid) != 0) ::_exit(75);
     }
     const std::string sender = "SENDER=" + o.sender;
     const std::string recipient = "RECIPIENT=" + o.recipient;
@@ -60,7 +83,228 @@ std::string first_line(const std::string& output) {
     ::_exit(75);
 }
 
+// --- the launcher -------------------------------------------------------------------------
+// One request is one SOCK_SEQPACKET message, "sender\0recipient\0command", carrying three
+// descriptors: the program's stdin (read end), its stdout (write end) and a socket of its own
+// for this request. On that socket the launcher answers with the wait status (an int) when
+// the program has ended; any byte (or the close) from our side kills its process group first.
+
+constexpr std::size_t max_request = 64 * 1024;
+constexpr int request_fds = 3;
+
+std::atomic<int> launcher_channel{-1};
+pid_t launcher_pid = -1;
+
+// In a child of the launcher: runs one program as `as`, answers its wait status, exits.
+[[noreturn]] void launch_one(const std::string& request, int in, int out, int reply, const Identity& as) {
+    ::signal(SIGCHLD, SIG_DFL);  // the launcher ignores it; we wait for our program
+    ProgramOptions o;
+    const std::size_t a = request.find('\0');
+    const std::size_t b = a == std::string::npos ? a : request.find('\0', a + 1);
+    int status = 75 << 8;  // EX_TEMPFAIL: a malformed request or a failed fork
+    if (b != std::string::npos) {
+        o.sender = request.substr(0, a);
+        o.recipient = request.substr(a + 1, b - a - 1);
+        const std::string command = request.substr(b + 1);
+        const pid_t pid = ::fork();
+        if (pid == 0) {
+            ::close(reply);
+            exec_child(command, in, out, o, &as);
+        }
+        ::close(in);
+        ::close(out);
+        if (pid > 0) {
+            ::setpgid(pid, pid);  // also here: a kill may come before the child's own setpgid
+            const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+            if (pidfd >= 0) {
+                pollfd fds[2] = {{pidfd, POLLIN, 0}, {reply, POLLIN, 0}};
+                while (::poll(fds, 2, -1) < 0 && errno == EINTR) {
+                }
+                if ((fds[0].revents & POLLIN) == 0) {  // the server gave up on it: the timeout
+                    ::kill(-pid, SIGKILL);
+                    ::kill(pid, SIGKILL);
+                }
+            }
+            while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+            }
+        }
+    }
+    (void)!::send(reply, &status, sizeof status, MSG_NOSIGNAL);
+    ::_exit(0);
+}
+
+[[noreturn]] void launcher_main(int channel, const Identity& as) {
+    // Nothing of the server's but the channel: no store, no spool lock, no log pipe.
+    const int null = ::open("/dev/null", O_RDWR);
+    if (null >= 0)
+        for (int fd : {STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO}) ::dup2(null, fd);
+    if (channel != 3) {
+        ::dup2(channel, 3);
+        channel = 3;
+    }
+    close_descriptors_from(4);
+    ::signal(SIGCHLD, SIG_IGN);  // our children (one per program) are reaped by the kernel
+    for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGPIPE}) ::signal(sig, SIG_IGN);  // we end with the channel
+    std::string request(max_request, '\0');
+    while (true) {
+        iovec iov{request.data(), request.size()};
+        alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * request_fds)];
+        msghdr msg{};
+        msg.msg_iov = &iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control;
+        msg.msg_controllen = sizeof control;
+        const ssize_t n = ::recvmsg(channel, &msg, MSG_CMSG_CLOEXEC);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) ::_exit(0);  // the server has gone
+        int fds[request_fds];
+        int count = 0;
+        for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+            if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+            const std::size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+            for (std::size_t i = 0; i < k; ++i) {
+                int fd;
+                std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+                if (count < request_fds) fds[count++] = fd;
+                else ::close(fd);
+            }
+        }
+        if (count == request_fds && (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) == 0) {
+            const pid_t child = ::fork();
+            if (child == 0) {
+                ::close(channel);
+                launch_one(request.substr(0, static_cast<std::size_t>(n)), fds[0], fds[1], fds[2], as);
+            }
+            if (child < 0) {
+                const int status = 75 << 8;
+                (void)!::send(fds[2], &status, sizeof status, MSG_NOSIGNAL);
+            }
+        }
+        for (int i = 0; i < count; ++i) ::close(fds[i]);
+    }
+}
+
+// Hands the program to the launcher. Returns the request's own socket, or -1 (errno set).
+int launch(int channel, const std::string& command, int in, int out, const ProgramOptions& o) {
+    int pair[2];
+    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) return -1;
+    std::string request = o.sender;
+    request += '\0';
+    request += o.recipient;
+    request += '\0';
+    request += command;
+    iovec iov{request.data(), request.size()};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * request_fds)] = {};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int) * request_fds);
+    const int fds[request_fds] = {in, out, pair[1]};
+    std::memcpy(CMSG_DATA(c), fds, sizeof fds);
+    ssize_t sent;
+    do sent = ::sendmsg(channel, &msg, MSG_NOSIGNAL);
+    while (sent < 0 && errno == EINTR);
+    const int saved = errno;
+    ::close(pair[1]);
+    if (sent < 0) {
+        ::close(pair[0]);
+        errno = saved;
+        return -1;
+    }
+    return pair[0];
+}
+
+// The launched program's wait status, once it has ended; at `deadline` it is killed first.
+int wait_launched(int reply, Clock::time_point deadline, bool& timed_out) {
+    int status = 75 << 8;
+    while (true) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+        if (timed_out || left <= 0) {
+            timed_out = true;
+            (void)!::send(reply, "k", 1, MSG_NOSIGNAL);
+            pollfd p{reply, POLLIN, 0};
+            while (::poll(&p, 1, -1) < 0 && errno == EINTR) {
+            }
+        } else {
+            pollfd p{reply, POLLIN, 0};
+            const int ready = ::poll(&p, 1, static_cast<int>(std::min<long long>(left, 1000)));
+            if (ready < 0 && errno != EINTR) break;
+            if (ready <= 0) continue;
+        }
+        const ssize_t n = ::recv(reply, &status, sizeof status, 0);
+        if (n < 0 && errno == EINTR) continue;
+        if (n != static_cast<ssize_t>(sizeof status)) status = 75 << 8;  // the launcher went away
+        break;
+    }
+    ::close(reply);
+    return status;
+}
+
+// A program forked here: its wait status once it has ended; at `deadline` it is killed first.
+int wait_direct(pid_t pid, Clock::time_point deadline, bool& timed_out) {
+    int status = 0;
+    if (timed_out) ::kill(-pid, SIGKILL);
+    // After the pipes closed the program is ending; a program that closed them early and
+    // lingers is given the rest of the timeout.
+    while (true) {
+        pid_t r = ::waitpid(pid, &status, WNOHANG);
+        if (r == pid || (r < 0 && errno != EINTR)) break;
+        if (Clock::now() >= deadline) {
+            timed_out = true;
+            ::kill(-pid, SIGKILL);
+            ::waitpid(pid, &status, 0);
+            break;
+        }
+        ::poll(nullptr, 0, 10);
+    }
+    return status;
+}
+
 }  // namespace
+
+void start_program_launcher(const std::string& user) {
+    errno = 0;
+    const struct passwd* pw = ::getpwnam(user.c_str());
+    if (pw == nullptr)
+        throw Error(ErrorKind::config, fmt::format("[delivery] program_user '{}' does not exist (create it with "
+                                                   "'useradd --system --no-create-home --shell /usr/sbin/nologin {}', "
+                                                   "or set [delivery] program_user)", user, user));
+    if (pw->pw_uid == 0)
+        throw Error(ErrorKind::config, fmt::format("[delivery] program_user '{}' is root: programs never run as root", user));
+    const Identity as{pw->pw_uid, pw->pw_gid};
+    stop_program_launcher();
+    int pair[2];
+    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0)
+        throw Error(ErrorKind::temporary, "cannot start the program launcher", errno_text("socketpair", errno));
+    const pid_t pid = ::fork();
+    if (pid < 0) {
+        const int saved = errno;
+        ::close(pair[0]);
+        ::close(pair[1]);
+        throw Error(ErrorKind::temporary, "cannot start the program launcher", errno_text("fork", saved));
+    }
+    if (pid == 0) {
+        ::close(pair[0]);
+        launcher_main(pair[1], as);
+    }
+    ::close(pair[1]);
+    launcher_pid = pid;
+    launcher_channel.store(pair[0]);
+}
+
+void stop_program_launcher() noexcept {
+    const int channel = launcher_channel.exchange(-1);
+    if (channel < 0) return;
+    ::close(channel);
+    while (::waitpid(launcher_pid, nullptr, 0) < 0 && errno == EINTR) {
+    }
+    launcher_pid = -1;
+}
 
 ExternalResult run_program(const std::string& command, std::string_view message, const ProgramOptions& options) {
     int in[2], out[2];
@@ -70,12 +314,25 @@ ExternalResult run_program(const std::string& command, std::string_view message,
         ::close(in[1]);
         return temporary("cannot start the program: " + std::string(std::strerror(errno)));
     }
-    pid_t pid = ::fork();
-    if (pid < 0) {
-        for (int fd : {in[0], in[1], out[0], out[1]}) ::close(fd);
-        return temporary("cannot start the program: " + std::string(std::strerror(errno)));
+    const int channel = launcher_channel.load();
+    pid_t pid = -1;
+    int reply = -1;
+    if (channel >= 0) {
+        reply = launch(channel, command, in[0], out[1], options);
+        if (reply < 0) {
+            const int saved = errno;
+            for (int fd : {in[0], in[1], out[0], out[1]}) ::close(fd);
+            return temporary("cannot hand the program to the program launcher: " + std::string(std::strerror(saved)));
+        }
+    } else {
+        pid = ::fork();
+        if (pid < 0) {
+            const int saved = errno;
+            for (int fd : {in[0], in[1], out[0], out[1]}) ::close(fd);
+            return temporary("cannot start the program: " + std::string(std::strerror(saved)));
+        }
+        if (pid == 0) exec_child(command, in[0], out[1], options, nullptr);
     }
-    if (pid == 0) exec_child(command, in[0], out[1], options);
     ::close(in[0]);
     ::close(out[1]);
     // A program that exits without reading all of stdin must give us EPIPE, not SIGPIPE: block
@@ -135,21 +392,7 @@ ExternalResult run_program(const std::string& command, std::string_view message,
         }
         ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
     }
-    if (timed_out) ::kill(-pid, SIGKILL);
-    int status = 0;
-    // After the pipes closed the program is ending; a program that closed them early and
-    // lingers is given the rest of the timeout.
-    while (true) {
-        pid_t r = ::waitpid(pid, &status, WNOHANG);
-        if (r == pid || (r < 0 && errno != EINTR)) break;
-        if (Clock::now() >= deadline) {
-            timed_out = true;
-            ::kill(-pid, SIGKILL);
-            ::waitpid(pid, &status, 0);
-            break;
-        }
-        ::poll(nullptr, 0, 10);
-    }
+    const int status = reply >= 0 ? wait_launched(reply, deadline, timed_out) : wait_direct(pid, deadline, timed_out);
     if (timed_out) return temporary(fmt::format("the program did not finish within {} s", options.timeout.count()));
     if (WIFSIGNALED(status)) return temporary(fmt::format("the program was killed by signal {}", WTERMSIG(status)));
     const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 75;

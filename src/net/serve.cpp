@@ -5,6 +5,7 @@
 
 #include "net/control.hpp"
 
+#include "auth/throttle.hpp"
 #include "core/error.hpp"
 #include "net/outbound.hpp"
 #include "core/log.hpp"
@@ -64,7 +65,7 @@ struct Shared {
     std::mutex mutex;  // guards everything below
     std::shared_ptr<asio::ssl::context> tls;
     std::size_t connections = 0;
-    std::map<std::string, std::size_t> per_ip;
+    std::map<std::string, std::size_t> per_ip;  // by auth::client_key: an IPv6 /64 counts as one
     std::set<std::shared_ptr<Connection>> live;
     bool stopping = false;
     bool outbound_running = false;  // the transport has connections to end before io stops
@@ -144,7 +145,7 @@ void release(Shared& shared, const std::shared_ptr<Connection>& c) {
     std::lock_guard lock(shared.mutex);
     shared.live.erase(c);
     --shared.connections;
-    if (auto it = shared.per_ip.find(c->peer.address); it != shared.per_ip.end() && --it->second == 0) shared.per_ip.erase(it);
+    if (auto it = shared.per_ip.find(auth::client_key(c->peer.address)); it != shared.per_ip.end() && --it->second == 0) shared.per_ip.erase(it);
     if (shared.stopping && shared.connections == 0 && !shared.outbound_running) shared.io.stop();  // the last one out
 }
 
@@ -265,13 +266,14 @@ asio::awaitable<void> accept_loop(Shared& shared, tcp::acceptor& acceptor, const
 
         std::shared_ptr<asio::ssl::context> tls;
         std::string refusal;
+        const std::string client = auth::client_key(peer.address);
         {
             std::lock_guard lock(shared.mutex);
             if (shared.stopping) refusal = "the server is stopping";
             else if (shared.connections >= shared.settings.max_connections) refusal = "too many connections";
-            else if (shared.per_ip[peer.address] >= shared.settings.max_connections_per_ip)
+            else if (shared.per_ip[client] >= shared.settings.max_connections_per_ip)
                 refusal = "too many connections from your address";
-            if (shared.per_ip[peer.address] == 0 && !refusal.empty()) shared.per_ip.erase(peer.address);
+            if (shared.per_ip[client] == 0 && !refusal.empty()) shared.per_ip.erase(client);
             tls = shared.tls;
         }
         if (!refusal.empty()) {
@@ -292,7 +294,7 @@ asio::awaitable<void> accept_loop(Shared& shared, tcp::acceptor& acceptor, const
         {
             std::lock_guard lock(shared.mutex);
             ++shared.connections;
-            ++shared.per_ip[peer.address];
+            ++shared.per_ip[client];
             shared.live.insert(c);
         }
         auto executor = c->socket.get_executor();

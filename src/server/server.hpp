@@ -44,8 +44,10 @@ public:
     auth::Throttle& throttle() noexcept { return throttle_; }
     queue::Spool& spool() noexcept { return spool_; }
     SyncGroup& sync_group() noexcept { return sync_; }
-    /// The calling thread's own connection to the store (a Store is one thread's).
+    /// The calling thread's own connection to the store (a Store is one thread's), read-only.
     store::Store& thread_store();
+    /// The store's path, for the rare writes (a rehash at login) that open their own connection.
+    const std::string& db_path() const noexcept { return db_path_; }
 
     /// One per listener kind: "smtp" (MX), "submission", "submissions". The Server keeps them.
     Service& smtp_service(const std::string& listener);

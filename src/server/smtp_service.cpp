@@ -1,6 +1,7 @@
 #include "server/smtp_service.hpp"
 
 #include "auth/password.hpp"
+#include "auth/throttle.hpp"
 #include "core/address.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
@@ -97,16 +98,78 @@ public:
         return Verdict::accept();
     }
 
+    // Send-as: an authenticated user may use as its sender only what is its own, never an
+    // address that merely reaches its mailbox among others (a list it is on, a catch-all's
+    // whole domain). vpsmail-user(1), `sendas`, states the rule.
     Verdict check_sender(const std::string& user, const smtp::MailFrom& mail) override {
-        if (!mail.sender) return Verdict::accept();  // <> for bounces and notifications
-        const std::string sender = lower_ascii(mail.sender->str());
-        const std::string login = lower_ascii(user);
-        if (sender == login) return Verdict::accept();
-        // An address that is delivered to the user's own mailbox is the user's too.
-        route::Resolution r = route::resolve(server_.index(), sender, server_.route_options());
-        for (const auto& t : r.targets)
-            if (t.kind == route::TargetKind::mailbox && lower_ascii(t.value) == login) return Verdict::accept();
-        return Verdict::refuse(smtp::reply(ReplyId::sender_not_owned, fmt::format("<{}> is not yours, {}", mail.sender->str(), user)));
+        const Address login = canonical_login(user);
+        // RFC 3461 DSNs come from MTAs (our queue runner among them) to port 25 without AUTH,
+        // where <> stays allowed; a user's submission never needs it.
+        if (!mail.sender) {
+            Reply r = smtp::reply(ReplyId::sender_not_owned);
+            r.text = fmt::format("{} may not send with the null sender <>, which is for delivery reports from mail servers",
+                                 login.str());
+            return Verdict::refuse(std::move(r));
+        }
+        Address sender = *mail.sender;
+        sender.local = lower_ascii(sender.local);
+        if (sends_as(login, sender)) return Verdict::accept();
+        Reply r = smtp::reply(ReplyId::sender_not_owned);
+        r.text = fmt::format("{} may not send as <{}>", login.str(), mail.sender->str());
+        return Verdict::refuse(std::move(r));
+    }
+
+    // The login as the account it names (it authenticated, so it parses).
+    static Address canonical_login(const std::string& user) {
+        try {
+            Address a = parse_address(user);
+            a.local = lower_ascii(a.local);
+            return a;
+        } catch (const Error&) {
+            return Address{lower_ascii(user), {}, false};
+        }
+    }
+
+    // `sender` (local part lower case) is the account's own: its address, a +detail form of it,
+    // an exact virtusertable key or an alias whose single target leads to this mailbox alone,
+    // or an entry of its `vpsmail user sendas` list.
+    bool sends_as(const Address& login, const Address& sender) {
+        if (login.bare() || sender.bare() || sender.quoted) return false;
+        if (sender.domain == login.domain) {
+            if (sender.local == login.local) return true;
+            const route::Options options = server_.route_options();
+            if (options.plus_detail) {
+                const DetailSplit split = split_detail(sender.local, options.detail_delimiter);
+                if (split.has_delimiter && split.user == login.local) return true;
+            }
+        }
+        if (single_target_entry(login, sender)) return true;
+        return server_.thread_store().may_send_as(login.local, login.domain, sender.str());
+    }
+
+    // The first routing stage that matches `sender` is its own exact vuser key or an alias of
+    // its local part with one target, and the address resolves to this account's mailbox and
+    // nothing else.
+    bool single_target_entry(const Address& login, const Address& sender) {
+        if (!server_.index().view().is_local_domain(sender.domain)) return false;
+        route::Options options = server_.route_options();
+        options.trace = true;  // the steps say which entry matched
+        const route::Resolution r = route::resolve(server_.index(), sender.str(), options);
+        if (!r.failures.empty() || r.targets.size() != 1) return false;
+        const route::Target& t = r.targets.front();
+        if (t.kind != route::TargetKind::mailbox || lower_ascii(t.value) != login.str()) return false;
+        for (const route::Step& step : r.steps) {
+            if (!step.matched) continue;
+            if (step.depth != 0) return false;
+            if (step.stage == "vuser") return step.key == sender.str();
+            if (step.stage == "alias") {
+                if (step.key != sender.local) return false;
+                const auto alias = server_.index().view().find_alias(step.key);
+                return alias && alias->targets.size() == 1;
+            }
+            return false;  // the account itself (another one's forward), a catch-all, postmaster
+        }
+        return false;
     }
 
     bool may_relay(const std::string& peer_address) override {
@@ -244,23 +307,47 @@ std::string SmtpService::refuse(const Peer& peer, std::string_view why) {
     return fmt::format("421 4.7.0 {} {}, try again later\r\n", server_.config()->server.hostname, why);
 }
 
+namespace {
+
+// A legacy hash ($1$, DES, which only reads 8 characters of a password) that just verified is
+// replaced by a yescrypt hash of the same password, unless the account's hash changed
+// meanwhile. The login succeeds whatever happens here: the next one tries again.
+void upgrade_hash(Server& server, const Address& login, const std::string& old_hash, std::string_view password,
+                  const Peer& peer) {
+    try {
+        // The thread's connection is read-only; this happens once per legacy account.
+        const std::string new_hash = auth::hash_password(password);
+        const bool done = store::Store::open(server.db_path())->upgrade_password_hash(login.local, login.domain, old_hash, new_hash);
+        log::line("rehash", {{"session", peer.id}, {"user", login.str()}, {"result", done ? "yescrypt" : "changed meanwhile"}});
+    } catch (const Error& e) {
+        log::line("rehash", {{"session", peer.id}, {"user", login.str()}, {"result", "error"}, {"error", e.what()},
+                             {"detail", e.detail()}});
+    }
+}
+
+}  // namespace
+
 smtp::PasswordResult verify_login(Server& server, const smtp::VerifyPassword& action, const Peer& peer) {
-    // [auth] max_failures counts per client address and per account; while either is locked
-    // out the password is not even checked, and the client hears 454 4.7.0 (try later).
+    // [auth] max_failures counts per client network and per canonical account; while either is
+    // locked out the password is not even checked, and the client hears 454 4.7.0 (try later).
     auth::Throttle& throttle = server.throttle();
-    const std::string account = "account " + lower_ascii(action.username);
-    if (!throttle.allowed(peer.address) || !throttle.allowed(account)) {
+    const std::string client = auth::client_key(peer.address);
+    const std::string account = auth::account_key(action.username);
+    if (!throttle.allowed(client) || !throttle.allowed(account)) {
         log::line("auth", {{"session", peer.id}, {"user", action.username}, {"result", "locked out"}});
         return smtp::PasswordResult::temporary_failure;
     }
     std::string hash = dummy_hash;
     bool usable = false;
+    std::optional<Address> login;
     try {
-        Address login = parse_address(action.username);
-        if (!login.bare()) {
-            if (auto user = server.thread_store().find_user(lower_ascii(login.local), login.domain)) {
+        Address parsed = parse_address(action.username);
+        if (!parsed.bare()) {
+            parsed.local = lower_ascii(parsed.local);
+            if (auto user = server.thread_store().find_user(parsed.local, parsed.domain)) {
                 usable = user->enabled;
                 hash = user->password_hash;
+                login = std::move(parsed);
             }
         }
     } catch (const Error& e) {
@@ -272,12 +359,13 @@ smtp::PasswordResult verify_login(Server& server, const smtp::VerifyPassword& ac
     }
     const bool match = auth::verify_password(action.password, hash);
     if (match && usable) {
-        throttle.succeeded(peer.address);
+        throttle.succeeded(client);
         throttle.succeeded(account);
         log::line("auth", {{"session", peer.id}, {"user", action.username}, {"result", "ok"}});
+        if (auth::hash_needs_upgrade(hash)) upgrade_hash(server, *login, hash, action.password, peer);
         return smtp::PasswordResult::ok;
     }
-    const bool locked = throttle.failed(account) | throttle.failed(peer.address);
+    const bool locked = throttle.failed(account) | throttle.failed(client);
     log::line("auth", {{"session", peer.id}, {"user", action.username}, {"result", locked ? "failed, locked out" : "failed"}});
     return smtp::PasswordResult::bad;
 }
@@ -413,8 +501,9 @@ smtp::DeliveryResult deliver_message(Server& server, const smtp::Deliver& action
         }
     }
 
-    // Programs and files, each once per message, as the unprivileged user (we are it after the
-    // privilege drop; run_program drops root itself otherwise).
+    // Programs and files, each once per message. Programs run as [delivery] program_user
+    // (through the launcher serve started as root, or forked as it when still root); files are
+    // written as the server's user.
     std::map<std::string, mailstore::ExternalResult> external_results;
     for (std::size_t i = 0; i < count; ++i)
         for (const auto& t : externals[i]) {
@@ -426,7 +515,7 @@ smtp::DeliveryResult deliver_message(Server& server, const smtp::Deliver& action
                 mailstore::ProgramOptions o;
                 o.sender = return_path;
                 o.recipient = envelope.recipients[i].address.str();
-                o.run_as = config->server.user;
+                o.run_as = config->delivery.program_user;
                 std::string command = t.value.starts_with("|") ? t.value.substr(1) : t.value;
                 r = mailstore::run_program(command, message, o);
             } else {

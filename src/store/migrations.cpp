@@ -110,6 +110,16 @@ CREATE TRIGGER vusers_upd AFTER UPDATE ON vusers BEGIN
 END;
 CREATE TRIGGER vusers_del AFTER DELETE ON vusers BEGIN INSERT INTO changes (object, key) VALUES ('vuser', OLD.key); END;
 )sql"},
+    // The addresses beyond its own that an account may use as MAIL FROM after AUTH (`user
+    // sendas`). Read by the server from the store at MAIL time, not through the routing
+    // index: no change log entries.
+    {3, R"sql(
+CREATE TABLE send_as (
+    user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    address TEXT NOT NULL,
+    PRIMARY KEY (user_id, address)
+);
+)sql"},
 };
 
 struct Header {

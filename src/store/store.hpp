@@ -185,10 +185,26 @@ public:
     std::optional<User> find_user(const std::string& local, const std::string& domain);
     /// Each throws no_such_user and bumps `updated`.
     void set_password_hash(const std::string& local, const std::string& domain, const std::string& hash);
+    /// Replaces the account's hash by `new_hash` only while it is still `old_hash` (the rehash
+    /// after a login with a legacy hash must not undo a `user passwd` made meanwhile); does not
+    /// bump `updated`. Returns whether it replaced it.
+    bool upgrade_password_hash(const std::string& local, const std::string& domain, const std::string& old_hash,
+                               const std::string& new_hash);
     void set_enabled(const std::string& local, const std::string& domain, bool enabled);
     void set_quota(const std::string& local, const std::string& domain, std::uint64_t quota);
     /// Enabled flag, quota and forward targets of an account, or nullopt.
     std::optional<Account> find_account(std::string_view local, std::string_view domain) override;
+
+    // --- send-as: addresses an account may use as its sender beyond its own ----------------
+    /// `address` is local@domain, normalised by core/address; stored with its local part lower
+    /// case. Throws no_such_user (no such account), exists (listed already).
+    void add_send_as(const std::string& local, const std::string& domain, const std::string& address);
+    /// Throws no_such_user when the account or the entry is not there.
+    void remove_send_as(const std::string& local, const std::string& domain, const std::string& address);
+    /// The account's send-as addresses, sorted. Throws no_such_user.
+    std::vector<std::string> list_send_as(const std::string& local, const std::string& domain);
+    /// True when `address` is in the account's send-as list (false for no such account).
+    bool may_send_as(const std::string& local, const std::string& domain, const std::string& address);
 
     // --- aliases (keyed on the local part alone; they apply in every local domain) -------
     /// Adds targets to `name`, creating it. Throws exists (nothing changed) when one of the

@@ -128,12 +128,71 @@ void Store::set_password_hash(const std::string& local, const std::string& domai
     update_user(*db_, "password_hash", local, domain, std::string_view(hash));
 }
 
+bool Store::upgrade_password_hash(const std::string& local, const std::string& domain, const std::string& old_hash,
+                                  const std::string& new_hash) {
+    Transaction tx(*db_, TransactionKind::write);
+    db_->query("UPDATE users SET password_hash = ?4"
+               " WHERE domain_id = (SELECT id FROM domains WHERE name = ?1) AND local = ?2 AND password_hash = ?3")
+        .bind(1, lower_ascii(domain))
+        .bind(2, lower_ascii(local))
+        .bind(3, std::string_view(old_hash))
+        .bind(4, std::string_view(new_hash))
+        .run();
+    const bool changed = db_->changes() != 0;
+    tx.commit();
+    return changed;
+}
+
 void Store::set_enabled(const std::string& local, const std::string& domain, bool enabled) {
     update_user(*db_, "enabled", local, domain, std::int64_t{enabled ? 1 : 0});
 }
 
 void Store::set_quota(const std::string& local, const std::string& domain, std::uint64_t quota) {
     update_user(*db_, "quota", local, domain, static_cast<std::int64_t>(quota));
+}
+
+void Store::add_send_as(const std::string& local, const std::string& domain, const std::string& address) {
+    const std::string a = lower_ascii(address);
+    Transaction tx(*db_, TransactionKind::write);
+    const std::int64_t user_id = detail::get_user_id(*db_, lower_ascii(local), lower_ascii(domain));
+    {
+        auto q = db_->query("SELECT 1 FROM send_as WHERE user_id = ?1 AND address = ?2");
+        if (q.bind(1, user_id).bind(2, a).step())
+            throw Error(ErrorKind::exists,
+                        fmt::format("{}@{} may send as {} already", lower_ascii(local), lower_ascii(domain), a));
+    }
+    db_->query("INSERT INTO send_as (user_id, address) VALUES (?1, ?2)").bind(1, user_id).bind(2, a).run();
+    tx.commit();
+}
+
+void Store::remove_send_as(const std::string& local, const std::string& domain, const std::string& address) {
+    const std::string a = lower_ascii(address);
+    Transaction tx(*db_, TransactionKind::write);
+    const std::int64_t user_id = detail::get_user_id(*db_, lower_ascii(local), lower_ascii(domain));
+    db_->query("DELETE FROM send_as WHERE user_id = ?1 AND address = ?2").bind(1, user_id).bind(2, a).run();
+    if (db_->changes() == 0)
+        throw Error(ErrorKind::no_such_user,
+                    fmt::format("{} is not in the send-as list of {}@{}", a, lower_ascii(local), lower_ascii(domain)));
+    tx.commit();
+}
+
+std::vector<std::string> Store::list_send_as(const std::string& local, const std::string& domain) {
+    Transaction tx(*db_, TransactionKind::read);
+    const std::int64_t user_id = detail::get_user_id(*db_, lower_ascii(local), lower_ascii(domain));
+    std::vector<std::string> out;
+    auto q = db_->query("SELECT address FROM send_as WHERE user_id = ?1 ORDER BY address");
+    q.bind(1, user_id);
+    while (q.step()) out.push_back(q.text(0));
+    tx.commit();
+    return out;
+}
+
+bool Store::may_send_as(const std::string& local, const std::string& domain, const std::string& address) {
+    auto q = db_->query(
+        "SELECT 1 FROM send_as s JOIN users u ON u.id = s.user_id JOIN domains d ON d.id = u.domain_id"
+        " WHERE d.name = ?1 AND u.local = ?2 AND s.address = ?3");
+    q.bind(1, lower_ascii(domain)).bind(2, lower_ascii(local)).bind(3, lower_ascii(address));
+    return q.step();
 }
 
 std::optional<Account> Store::find_account(std::string_view local, std::string_view domain) {

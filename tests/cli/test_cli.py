@@ -389,7 +389,8 @@ class ConfigCommands(CliTest):
         self.assertIn('detail_delimiter = "+"', out)
         self.assertIn('path = "%s"' % self.w.db, out)
         doc = json.loads(self.w.ok("--json", "config", "show"))
-        self.assertEqual(doc["delivery"], {"allow_programs": False, "allow_files": False, "allow_includes": False})
+        self.assertEqual(doc["delivery"], {"allow_programs": False, "allow_files": False, "allow_includes": False,
+                                           "program_user": "nobody"})
         self.assertEqual(doc["paths"]["mail_root"], self.w.mail_root)
         self.assertIs(doc["smtp"]["strict_8bitmime"], False)
         self.assertIn("strict_8bitmime = false", out)

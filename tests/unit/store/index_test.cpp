@@ -125,8 +125,8 @@ TEST_CASE("index: a store made before the change log (schema 1) is migrated and 
         vpsmail::store::NewUser u{"bob", "a.test", "$y$j9T$abc$def", "", 0, true};
         store->create_user(u);
     }
-    // What schema 1 had: no change log, no triggers.
-    std::string drop = "DROP TABLE changes; PRAGMA user_version = 1;";
+    // What schema 1 had: no change log, no triggers, no send-as table (schema 3).
+    std::string drop = "DROP TABLE changes; DROP TABLE send_as; PRAGMA user_version = 1;";
     for (const char* table : {"domains", "catchalls", "users", "forwards", "aliases", "alias_targets", "vusers"})
         for (const char* op : {"ins", "upd", "del"}) drop += std::string("DROP TRIGGER ") + table + "_" + op + ";";
     raw_sql(path, drop);

@@ -319,6 +319,50 @@ TEST_CASE("users: create, find, list, set, remove", "[store][user]") {
     CHECK_THAT(msg, Catch::Contains("bob@example.org"));
 }
 
+TEST_CASE("store: send-as lists, and a schema 2 store gets the table", "[store]") {
+    TempDir dir;
+    const std::string path = dir.file("vpsmail.db");
+    {
+        auto store = Store::open(path);
+        store->create_domain("example.org");
+        store->create_user(new_user("bob", "example.org"));
+    }
+    raw_sql(path, "DROP TABLE send_as; PRAGMA user_version = 2;");  // what schema 2 had
+    auto store = Store::open(path);
+    CHECK(store->schema_version() == Store::latest_schema_version());
+    CHECK(store->list_send_as("bob", "example.org").empty());
+    store->add_send_as("BOB", "example.org", "Team@example.org");
+    store->add_send_as("bob", "example.org", "bob@remote.test");
+    CHECK(join(store->list_send_as("bob", "example.org")) == "bob@remote.test,team@example.org");
+    CHECK(store->may_send_as("bob", "EXAMPLE.org", "TEAM@example.org"));
+    CHECK_FALSE(store->may_send_as("ann", "example.org", "team@example.org"));
+    error_of([&] { store->add_send_as("bob", "example.org", "team@example.org"); }, ErrorKind::exists);
+    error_of([&] { store->add_send_as("ann", "example.org", "x@example.org"); }, ErrorKind::no_such_user);
+    error_of([&] { store->remove_send_as("bob", "example.org", "other@example.org"); }, ErrorKind::no_such_user);
+    error_of([&] { store->list_send_as("ann", "example.org"); }, ErrorKind::no_such_user);
+    store->remove_send_as("bob", "example.org", "team@example.org");
+    CHECK(join(store->list_send_as("bob", "example.org")) == "bob@remote.test");
+    store->remove_user("bob", "example.org");  // the list goes with the account
+    store->create_user(new_user("bob", "example.org"));
+    CHECK(store->list_send_as("bob", "example.org").empty());
+}
+
+TEST_CASE("store: upgrade_password_hash replaces only the hash it was given", "[store]") {
+    TempDir dir;
+    auto store = Store::open(dir.file("vpsmail.db"));
+    store->create_domain("example.org");
+    auto u = new_user("bob", "example.org");
+    u.password_hash = "$1$old";
+    store->create_user(u);
+    CHECK(store->upgrade_password_hash("BOB", "example.org", "$1$old", "$y$new"));
+    CHECK(store->find_user("bob", "example.org")->password_hash == "$y$new");
+    // A `user passwd` happened between the login's read and its rehash: it stays.
+    store->set_password_hash("bob", "example.org", "$6$admin");
+    CHECK_FALSE(store->upgrade_password_hash("bob", "example.org", "$y$new", "$y$other"));
+    CHECK(store->find_user("bob", "example.org")->password_hash == "$6$admin");
+    CHECK_FALSE(store->upgrade_password_hash("nobody", "example.org", "$6$admin", "$y$x"));
+}
+
 TEST_CASE("find_account gives enabled, quota and the forward in order", "[store][user]") {
     TempDir tmp;
     auto store = Store::open(tmp.file("store.db"));
