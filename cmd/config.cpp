@@ -81,7 +81,7 @@ int config_check(Context& ctx) {
 
 int config_show(Context& ctx) {
     Config config = ctx.config();
-    if (config.store.path.empty()) config.store.path = ctx.db_path();
+    config.store.path = ctx.db_path();  // the store in use: --db and $VPSMAIL_DB come before [store] path
     if (!ctx.options.json) {
         print(format_config(config));
         return 0;

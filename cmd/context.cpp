@@ -7,24 +7,40 @@
 
 #include <fmt/format.h>
 
+#include <cerrno>
 #include <cstdlib>
+#include <sys/stat.h>
 
 namespace vpsmail::cli {
 
+bool Context::config_is_explicit() const {
+    const char* env = std::getenv("VPSMAIL_CONFIG");
+    return !options.config.empty() || (env && *env);
+}
+
 std::string Context::config_path() const {
+    if (!config_path_.empty()) return config_path_;
     if (!options.config.empty()) return options.config;
     if (const char* env = std::getenv("VPSMAIL_CONFIG"); env && *env) return env;
-    return default_config_path();
+    return default_config_path(install_);
 }
 
 const Config& Context::config() {
-    if (!config_) reload_config();
+    if (!config_) {
+        // Resolved once: after serve's privilege drop, $HOME and the euid would point elsewhere.
+        config_path_ = config_path();
+        config_ = load_config(config_path_, config_is_explicit(), install_);
+        config_required_ = config_is_explicit() || !config_->source.empty();
+    }
     return *config_;
 }
 
 void Context::reload_config() {
-    bool is_explicit = !options.config.empty() || (std::getenv("VPSMAIL_CONFIG") && *std::getenv("VPSMAIL_CONFIG"));
-    config_ = load_config(config_path(), is_explicit);
+    if (!config_) {
+        config();
+        return;
+    }
+    config_ = load_config(config_path_, config_required_, install_);
 }
 
 std::string Context::db_path() {
@@ -38,7 +54,18 @@ std::string Context::db_path() {
 store::Store& Context::store() {
     // A broken configuration file fails every command alike, also when --db names the store.
     config();
-    if (!store_) store_ = store::Store::open(db_path());
+    if (!store_) {
+        const std::string path = db_path();
+        struct stat st {};
+        // A reading command (or a completion as another user) must not leave a new, empty
+        // store behind a typo'd --db: only commands that write create one.
+        if (!creates_store_ && ::stat(path.c_str(), &st) != 0 && errno == ENOENT)
+            throw Error(ErrorKind::config,
+                        fmt::format("store {} does not exist (check --db, $VPSMAIL_DB and [store] path; a command that "
+                                    "writes to the store, like 'vpsmail domain add', creates it)",
+                                    path));
+        store_ = store::Store::open(path);
+    }
     return *store_;
 }
 

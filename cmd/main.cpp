@@ -3,6 +3,7 @@
 // compile time per file) and the only exit point; the handlers live in one file per noun.
 #include "commands.hpp"
 #include "core/error.hpp"
+#include "core/paths.hpp"
 
 #include <CLI/CLI.hpp>
 
@@ -12,6 +13,7 @@
 #include <string>
 #include <string_view>
 #include <sysexits.h>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -31,8 +33,26 @@ struct Tree {
     }
     CLI::App* command(CLI::App* parent, const char* name, const char* help, std::function<int()> run) {
         CLI::App* c = parent->add_subcommand(name, help);
-        c->callback([this, run] { rc = run(); });
+        const bool writes = writes_store(parent->get_name(), name);
+        c->callback([this, run, writes] {
+            ctx.set_creates_store(writes);
+            rc = run();
+        });
         return c;
+    }
+
+    // The commands that change the store, and so may create a missing one; every other command
+    // (lists, shows, route test, config check) answers that it does not exist.
+    static bool writes_store(std::string_view group, std::string_view verb) {
+        static constexpr std::pair<std::string_view, std::string_view> writers[] = {
+            {"domain", "add"},    {"domain", "del"},      {"user", "add"},       {"user", "del"},
+            {"user", "passwd"},   {"user", "enable"},     {"user", "disable"},   {"user", "quota"},
+            {"alias", "add"},     {"alias", "del"},       {"vuser", "map"},      {"vuser", "unmap"},
+            {"forward", "set"},   {"forward", "clear"},   {"catchall", "set"},   {"catchall", "unset"},
+        };
+        for (const auto& [g, v] : writers)
+            if (g == group && v == verb) return true;
+        return false;
     }
 };
 
@@ -199,7 +219,12 @@ void build_queue(Tree& t, Args& x, CLI::App* queue) {
 
 // `serve` is a command of its own, not a group.
 void build_serve(Tree& t, Args& x, CLI::App* serve) {
-    serve->callback([&t, &x] { t.rc = vpsmail::cli::serve(t.ctx, x.flag); });
+    serve->callback([&t, &x] {
+        // DESIGN.md section 8: the system's server, unless a user without a system installation
+        // runs one of their own (or --config names the file).
+        if (!t.ctx.config_is_explicit()) t.ctx.set_install(server_install());
+        t.rc = vpsmail::cli::serve(t.ctx, x.flag);
+    });
     serve->add_flag("--foreground", x.flag, "Stay in the foreground, logging to stderr (for systemd and terminals)");
 }
 
@@ -207,7 +232,10 @@ void build_serve(Tree& t, Args& x, CLI::App* serve) {
 // which CLI11 cannot parse: main() hands the words after it to sendmail.cpp, and the tree
 // knows it only for --help and the documentation test.
 void build_sendmail(Tree& t, Args& x, CLI::App* sendmail) {
-    sendmail->callback([&t, &x] { t.rc = vpsmail::cli::sendmail(t.ctx, x.sendmail); });
+    sendmail->callback([&t, &x] {
+        t.ctx.set_creates_store(true);  // it delivers, as serve would
+        t.rc = vpsmail::cli::sendmail(t.ctx, x.sendmail);
+    });
     sendmail->add_option("ARGS", x.list,
                          "sendmail(8) flags and recipients: [-t] [-i|-oi] [-f SENDER] [-F NAME] [-bs|-bp|-bv] [RECIPIENT...] "
                          "(global options go before 'sendmail'; see 'man vpsmail-sendmail')");
@@ -373,6 +401,9 @@ int main(int argc, char** argv) {
     argv = pointers.data();
 
     Context ctx;
+    // DESIGN.md section 8: sendmail and mailq are system entry points (cron, PHP as www-data):
+    // whoever runs them, they mean the system installation, its file and its defaults.
+    if (invoked == "mailq" || named_group(argc, argv) == "sendmail") ctx.set_install(Install::system);
     int rc = 0;
     CLI::App app{"vpsmail: the mail server for your VPS, and its administration", "vpsmail"};
     app.fallthrough();  // global options are accepted after the subcommand too

@@ -1,6 +1,7 @@
 // vpsmail serve: prepares the state folders, the store and the TLS certificate, gives them to
-// [server] user when started as root, and runs the listeners (net::serve) until SIGTERM.
-// Without --foreground it detaches once every listener is up, logging to <state_dir>/vpsmail.log.
+// [server] user when started as root, and runs the listeners (net::serve) until SIGTERM, with
+// [paths] pid_file written while it runs. Without --foreground it forks at once and logs to
+// <state_dir>/vpsmail.log; the command returns once every listener is up.
 #include "commands.hpp"
 #include "control.hpp"
 #include "core/error.hpp"
@@ -25,6 +26,9 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <fstream>
+#include <optional>
+#include <sstream>
+#include <sys/sysmacros.h>
 #include <pwd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -178,14 +182,87 @@ net::OutboundSettings outbound_settings(const Config& config) {
     return o;
 }
 
-}  // namespace
+// The pid of the process holding an flock(2) on `path`, from /proc/locks, if any is known.
+std::optional<long> flock_holder(const std::string& path) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) return std::nullopt;
+    // "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF": the device as hex major:minor.
+    const std::string file = fmt::format("{:02x}:{:02x}:{}", major(st.st_dev), minor(st.st_dev), st.st_ino);
+    std::ifstream locks("/proc/locks");
+    std::string line;
+    while (std::getline(locks, line)) {
+        std::istringstream words(line);
+        std::string number, kind, mode, access, pid, where;
+        if (words >> number >> kind >> mode >> access >> pid >> where && kind == "FLOCK" && where == file &&
+            pid.find_first_not_of("0123456789") == std::string::npos && !pid.empty())
+            return std::stol(pid);
+    }
+    return std::nullopt;
+}
 
-int serve(Context& ctx, bool foreground) {
-    Config config = ctx.config();
-    const std::string db = ctx.db_path();
-    for (const auto& folder : {config.paths.state_dir, config.paths.mail_root, config.paths.spool_dir, parent_of(config.tls.cert),
-                               parent_of(config.tls.key), parent_of(db)})
-        make_folder(folder);
+// One server per spool: the queue runner's lock, held for as long as we run. A queue command
+// holds it for a moment, so we wait a little, saying at once for what and for whom.
+queue::SpoolLock lock_spool(const queue::Spool& spool, const std::string& spool_dir, int caller_stderr) {
+    if (auto lock = spool.try_lock()) return std::move(*lock);
+    const std::string path = spool_dir + "/lock";
+    const auto holder = flock_holder(path);
+    const std::string who = holder ? fmt::format("pid {}", *holder) : std::string("another process");
+    log::line("waiting", {{"lock", path}, {"holder", who}, {"for", "10s"}});
+    if (caller_stderr >= 0)
+        (void)!::dprintf(caller_stderr, "vpsmail: waiting up to 10 s for the spool lock %s, held by %s (another vpsmail serve, or a "
+                         "queue command for a moment)\n", path.c_str(), who.c_str());
+    if (auto lock = spool.try_lock(std::chrono::seconds(10))) return std::move(*lock);
+    throw Error(ErrorKind::temporary, fmt::format("another vpsmail serve runs with the spool {} (its lock {} is held by {}; "
+                                                  "stop it first, or give this one another [paths] spool_dir)",
+                                                  spool_dir, path, who));
+}
+
+// [paths] pid_file: our pid, written once the listeners are up, as the user we run as, and
+// removed at exit while it still names us. One left by a server that died is replaced: we hold
+// the spool lock, so no other server of this spool runs.
+class PidFile {
+public:
+    PidFile() = default;
+    PidFile(const PidFile&) = delete;
+    PidFile& operator=(const PidFile&) = delete;
+    ~PidFile() {
+        if (path_.empty()) return;
+        std::ifstream in(path_);
+        std::string text;
+        if (std::getline(in, text) && text == std::to_string(::getpid())) ::unlink(path_.c_str());
+    }
+
+    /// Throws Error naming the file when it cannot be written.
+    void write(const std::string& path) {
+        const std::string tmp = fmt::format("{}.{}.tmp", path, ::getpid());
+        const std::string text = fmt::format("{}\n", ::getpid());
+        int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+        if (fd < 0) fail(path, errno);
+        const bool written = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+        const int err = errno;
+        ::close(fd);
+        if (!written || ::rename(tmp.c_str(), path.c_str()) != 0) {
+            const int e = written ? errno : err;
+            ::unlink(tmp.c_str());
+            fail(path, e);
+        }
+        path_ = path;
+    }
+
+private:
+    [[noreturn]] static void fail(const std::string& path, int err) {
+        throw Error(errno_kind(err),
+                    fmt::format("cannot write [paths] pid_file {}: {} (its folder must be writable by the user serve runs as)",
+                                path, std::strerror(err)),
+                    errno_text(path, err));
+    }
+    std::string path_;
+};
+
+// serve() after the folders (and, detached, the fork): prepares the store and the certificate,
+// drops to [server] user and runs the listeners until SIGTERM. `caller_stderr`: the terminal
+// of a detaching caller, until we are up; -1 in the foreground.
+int run_server(Context& ctx, const Config& config, const std::string& db, bool foreground, int& caller_stderr) {
     store::Store::open(db, store::OpenMode::read_write);  // created and migrated before anyone reads it
     if (net::ensure_certificate(config.tls.cert, config.tls.key, config.server.hostname))
         log::line("certificate_created", {{"cert", config.tls.cert}, {"key", config.tls.key}, {"hostname", config.server.hostname}});
@@ -200,27 +277,6 @@ int serve(Context& ctx, bool foreground) {
         if (pw->pw_uid == 0) run_as.clear();
     } else {
         run_as.clear();
-    }
-
-    int ready[2] = {-1, -1};
-    if (!foreground) {
-        if (::pipe(ready) != 0) throw Error(ErrorKind::temporary, "cannot detach", errno_text("pipe", errno));
-        std::fflush(stdout);
-        pid_t child = ::fork();
-        if (child < 0) throw Error(ErrorKind::temporary, "cannot detach", errno_text("fork", errno));
-        if (child > 0) {
-            ::close(ready[1]);
-            detach_parent(child, ready[0]);
-        }
-        ::close(ready[0]);
-        ::setsid();
-        ::dup2(ready[1], STDOUT_FILENO);  // the listening lines reach the parent
-        ::close(ready[1]);
-        int null = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-        if (null >= 0) {
-            ::dup2(null, STDIN_FILENO);
-            ::close(null);
-        }
     }
 
     // Programs from aliases and forwards must not run as the server's user, who owns the store,
@@ -241,10 +297,7 @@ int serve(Context& ctx, bool foreground) {
         give_to(pw->pw_uid, pw->pw_gid, config, db);
     }
 
-    // One server per spool: the queue runner's lock, held for as long as we run.
-    auto spool_lock = server.spool().try_lock(std::chrono::seconds(10));
-    if (!spool_lock)
-        throw Error(ErrorKind::temporary, fmt::format("another vpsmail serve runs with the spool {}", config.paths.spool_dir));
+    queue::SpoolLock spool_lock = lock_spool(server.spool(), config.paths.spool_dir, caller_stderr);
     server::QueueRunner& runner = server.start_queue();
 
     net::Settings settings;
@@ -259,7 +312,6 @@ int serve(Context& ctx, bool foreground) {
     settings.max_connections = static_cast<std::size_t>(config.limits.max_connections);
     settings.max_connections_per_ip = static_cast<std::size_t>(config.limits.max_connections_per_ip);
     settings.run_as = run_as;
-    const std::string log_file = config.paths.state_dir + "/vpsmail.log";
     // The maildrop of local users' sendmail, about once a second from the queue runner's loop
     // (which runs after the privilege drop: what it writes belongs to the server user).
     runner.set_tick([&server] {
@@ -279,30 +331,98 @@ int serve(Context& ctx, bool foreground) {
             }
         });
     });
+    PidFile pid_file;
+    const std::string config_file = ctx.config_path();
+    settings.on_bound = [&] {
+        // After the privilege drop, as the user we run as; before the listening lines, so that
+        // whoever reads them finds it.
+        pid_file.write(config.paths.pid_file);
+        log::line("pid_file", {{"path", config.paths.pid_file}, {"pid", std::to_string(::getpid())}});
+        if (!config.source.empty() && ::access(config_file.c_str(), R_OK) != 0) {
+            const std::string why = std::strerror(errno);
+            log::line("config_unreadable", {{"config", config_file}, {"error", why},
+                                            {"note", "SIGHUP cannot re-read it, nor sendmail of other users: chmod 0644 it"}});
+        }
+    };
     settings.on_ready = [&] {
         if (foreground) return;
-        // Detached: the log goes to a file, with times (journald adds its own), and the NUL
-        // byte tells the waiting parent that we are up.
-        int log = ::open(log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-        if (log >= 0) {
-            ::dup2(log, STDERR_FILENO);
-            ::close(log);
-        }
-        log::set_timestamps(true);
+        // Detached: the NUL byte tells the waiting parent that we are up; the caller's terminal
+        // is let go.
         (void)!::write(STDOUT_FILENO, "", 1);
         int null = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
         if (null >= 0) {
             ::dup2(null, STDOUT_FILENO);
             ::close(null);
         }
+        ::close(caller_stderr);
+        caller_stderr = -1;
     };
     net::serve(settings, [&] {
-        // SIGHUP: the configuration again, from the same file.
+        // SIGHUP: the configuration again, from the file read at the start (whoever we are now).
         ctx.reload_config();
-        server.reload(ctx.config());
+        for (const std::string& key : server.reload(ctx.config()))
+            log::line("reload_kept", {{"key", key}, {"note", "a new value takes effect at the next start"}});
     });
     mailstore::stop_program_launcher();
     return 0;
+}
+
+}  // namespace
+
+int serve(Context& ctx, bool foreground) {
+    // Every path is resolved here, once, before the privilege drop: the configuration file
+    // (which SIGHUP re-reads), the store and each default (DESIGN.md section 8).
+    Config config = ctx.config();
+    const std::string db = ctx.db_path();
+    for (const auto& folder : {config.paths.state_dir, config.paths.mail_root, config.paths.spool_dir, parent_of(config.tls.cert),
+                               parent_of(config.tls.key), parent_of(db)})
+        make_folder(folder);
+
+    // Detached, every line goes to the log file from the fork on; the caller hears only the
+    // listening lines (stdout, through the parent), a wait for the spool lock and a failure.
+    int caller_stderr = -1;
+    int ready[2] = {-1, -1};
+    if (!foreground) {
+        const std::string log_file = config.paths.state_dir + "/vpsmail.log";
+        int log = ::open(log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        if (log < 0) {
+            const int err = errno;
+            throw Error(errno_kind(err), fmt::format("cannot open the log file {}: {}", log_file, std::strerror(err)),
+                        errno_text(log_file, err));
+        }
+        if (::pipe2(ready, O_CLOEXEC) != 0) throw Error(ErrorKind::temporary, "cannot detach", errno_text("pipe", errno));
+        std::fflush(stdout);
+        std::fflush(stderr);
+        pid_t child = ::fork();
+        if (child < 0) throw Error(ErrorKind::temporary, "cannot detach", errno_text("fork", errno));
+        if (child > 0) {
+            ::close(ready[1]);
+            detach_parent(child, ready[0]);
+        }
+        ::close(ready[0]);
+        ::setsid();
+        ::dup2(ready[1], STDOUT_FILENO);  // the listening lines reach the parent
+        ::close(ready[1]);
+        int null = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (null >= 0) {
+            ::dup2(null, STDIN_FILENO);
+            ::close(null);
+        }
+        caller_stderr = ::fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
+        ::dup2(log, STDERR_FILENO);
+        ::close(log);
+        log::set_timestamps(true);  // a file has no journald to add them
+    }
+    // A failure to start is also the caller's to hear (main() writes it to the log).
+    try {
+        return run_server(ctx, config, db, foreground, caller_stderr);
+    } catch (const Error& e) {
+        if (caller_stderr >= 0) (void)!::dprintf(caller_stderr, "vpsmail: %s\n", e.what());
+        throw;
+    } catch (const std::exception& e) {
+        if (caller_stderr >= 0) (void)!::dprintf(caller_stderr, "vpsmail: internal error: %s\n", e.what());
+        throw;
+    }
 }
 
 }  // namespace vpsmail::cli

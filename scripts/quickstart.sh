@@ -23,7 +23,8 @@ if ! getent passwd vpsmail >/dev/null; then
   echo "vpsmail: created the system user vpsmail" >&2
 fi
 
-if [[ -z $(vpsmail -q domain list --json | tr -d '[]\n ') ]]; then
+# (A store that does not exist yet is an error for domain list, which reads only: no domain.)
+if [[ -z $(vpsmail -q domain list --json 2>/dev/null | tr -d '[]\n ') ]]; then
   vpsmail domain add example.test
   password=$(head -c 12 /dev/urandom | base64 | tr -d '/+=')
   printf '%s\n' "$password" | vpsmail user add demo@example.test --name "Demo User" --password-stdin

@@ -195,6 +195,9 @@ const std::vector<Key>& keys() {
         {"paths", "spool_dir", T::string, none,
          [](Config& c, const toml::node& n, const std::string& w) { c.paths.spool_dir = absolute_path(n, w); },
          [](const Config& c) { return ConfigValue(c.paths.spool_dir); }},
+        {"paths", "pid_file", T::string, none,
+         [](Config& c, const toml::node& n, const std::string& w) { c.paths.pid_file = absolute_path(n, w); },
+         [](const Config& c) { return ConfigValue(c.paths.pid_file); }},
         {"routing", "plus_detail", T::boolean, none,
          [](Config& c, const toml::node& n, const std::string&) { c.routing.plus_detail = *n.value<bool>(); },
          [](const Config& c) { return ConfigValue(c.routing.plus_detail); }},
@@ -387,15 +390,17 @@ std::string system_hostname() {
     }
 }
 
-void finish_defaults(Config& c, const std::set<std::string>& given) {
-    if (c.paths.state_dir.empty()) c.paths.state_dir = default_state_dir();
+void finish_defaults(Config& c, const std::set<std::string>& given, Install install) {
+    if (c.paths.state_dir.empty()) c.paths.state_dir = default_state_dir(install);
     if (c.paths.mail_root.empty()) c.paths.mail_root = c.paths.state_dir + "/mail";
     if (c.paths.spool_dir.empty()) c.paths.spool_dir = c.paths.state_dir + "/spool";
+    if (c.paths.pid_file.empty()) c.paths.pid_file = c.paths.state_dir + "/vpsmail.pid";
     if (c.tls.cert.empty()) c.tls.cert = c.paths.state_dir + "/tls/cert.pem";
     if (c.tls.key.empty()) c.tls.key = c.paths.state_dir + "/tls/key.pem";
     if (c.server.hostname.empty()) c.server.hostname = system_hostname();
-    // The well-known ports need root; anyone else gets unprivileged ports on loopback.
-    const bool root = running_as_root();
+    // The system's server takes the well-known ports; a user's own gets unprivileged ports on
+    // loopback.
+    const bool root = install == Install::system;
     const std::string host = root ? "0.0.0.0" : "127.0.0.1";
     if (!given.count("smtp.listen")) c.smtp.listen = {ListenAddress{host, static_cast<std::uint16_t>(root ? 25 : 2525)}};
     if (!given.count("submission.listen"))
@@ -406,19 +411,26 @@ void finish_defaults(Config& c, const std::set<std::string>& given) {
 
 }  // namespace
 
-Config load_config(const std::string& path, bool required) {
+Config load_config(const std::string& path, bool required, Install install) {
     Config c;
     struct stat st {};
     if (::stat(path.c_str(), &st) != 0) {
         int err = errno;
         if (err == ENOENT && !required) {
-            finish_defaults(c, {});
+            finish_defaults(c, {}, install);
             return c;
         }
         throw Error(ErrorKind::config, fmt::format("cannot read configuration file {}: {}", path, std::strerror(err)));
     }
     std::ifstream in(path, std::ios::binary);
-    if (!in) throw Error(ErrorKind::config, fmt::format("cannot read configuration file {}: {}", path, std::strerror(errno)));
+    if (!in) {
+        const int err = errno;
+        // sendmail reads the system file as whichever user calls it, serve after its privilege drop.
+        const char* hint = err == EACCES ? " (every user who runs sendmail must be able to read it: chmod 0644; "
+                                           "the relay password belongs in [relay] password_file)"
+                                         : "";
+        throw Error(ErrorKind::config, fmt::format("cannot read configuration file {}: {}{}", path, std::strerror(err), hint));
+    }
     std::stringstream buffer;
     buffer << in.rdbuf();
     std::string text = buffer.str();
@@ -471,7 +483,7 @@ Config load_config(const std::string& path, bool required) {
         throw Error(ErrorKind::config, fmt::format("{}: relay.username is set but relay.password_file is not", path));
     if (!c.relay.username.empty() && c.relay.host.empty())
         throw Error(ErrorKind::config, fmt::format("{}: relay.username is set but relay.host is not", path));
-    finish_defaults(c, given);
+    finish_defaults(c, given, install);
     return c;
 }
 

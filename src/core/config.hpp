@@ -3,6 +3,8 @@
 // settings live in the store, not here.
 #pragma once
 
+#include "core/paths.hpp"
+
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -56,6 +58,7 @@ struct Config {
         std::string state_dir;  ///< never empty after load_config
         std::string mail_root;  ///< never empty after load_config
         std::string spool_dir;  ///< never empty after load_config
+        std::string pid_file;   ///< `serve` writes its pid here; never empty after load_config
     } paths;
     struct Routing {
         bool plus_detail = true;
@@ -127,9 +130,10 @@ struct Config {
 };
 
 /// Reads `path`. A missing file gives the defaults unless `required` (then Error(config)).
-/// Unknown sections or keys and values of the wrong type or out of range throw
-/// Error(config) naming the key, the file and the line.
-Config load_config(const std::string& path, bool required);
+/// Keys the file leaves out get the defaults of `install` (paths, listeners). Unknown
+/// sections or keys and values of the wrong type or out of range throw Error(config) naming
+/// the key, the file and the line.
+Config load_config(const std::string& path, bool required, Install install = default_install());
 
 /// A key's effective value, for `config show` (TOML and JSON alike).
 using ConfigValue = std::variant<std::string, bool, std::int64_t, std::vector<std::string>>;

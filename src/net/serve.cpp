@@ -343,14 +343,24 @@ void serve(const Settings& settings, const std::function<void()>& reload) {
         acceptors.push_back(std::move(acceptor));
     }
     drop_privileges(settings.run_as);
-    // After the drop, so the socket belongs to the server's user.
-    if (!settings.control_path.empty() && settings.on_control)
+    // After the drop, so the socket belongs to the server's user; removed however serve() ends
+    // (no other server can have bound it meanwhile: the caller holds the spool lock).
+    struct RemoveAtExit {
+        std::string path;
+        ~RemoveAtExit() {
+            if (!path.empty()) ::unlink(path.c_str());
+        }
+    } control_socket;
+    if (!settings.control_path.empty() && settings.on_control) {
         start_control(io, shared.workers, settings.control_path, settings.on_control);
+        control_socket.path = settings.control_path;
+    }
     // The outbound transport never runs as root either; a bad [outbound] DNS server fails here.
     std::unique_ptr<Outbound> outbound;
     if (settings.dispatcher != nullptr)
         outbound = std::make_unique<Outbound>(io, shared.workers, *settings.dispatcher, settings.outbound);
 
+    if (settings.on_bound) settings.on_bound();
     for (std::size_t i = 0; i < acceptors.size(); ++i) {
         const Listener& l = settings.listeners[i];
         asio::co_spawn(io, accept_loop(shared, *acceptors[i], l), asio::detached);

@@ -60,10 +60,15 @@ struct Settings {
     unsigned threads = 0;   ///< network threads; 0: one per core
     unsigned workers = 0;   ///< slow-work threads; 0: two per core
     std::string run_as;     ///< when root: the user to become after binding; empty: stay
+    /// Called after the privilege drop, once every listener is bound, before their lines are
+    /// printed: what must be in place when they are (the pid file). May throw: serve() then
+    /// ends with that exception.
+    std::function<void()> on_bound;
     /// Called once every listener accepts connections and their lines are printed.
     std::function<void()> on_ready;
-    /// The control socket (net/control): made after the privilege drop, mode 0600; each
-    /// request line is answered by on_control on the worker pool. Empty path: none.
+    /// The control socket (net/control): made after the privilege drop, mode 0600, removed
+    /// when serve() returns; each request line is answered by on_control on the worker pool.
+    /// Empty path: none.
     std::string control_path;
     std::function<std::string(std::string_view request)> on_control;
     /// Outbound delivery: when set, serve() runs the transport (net/outbound) for this queue

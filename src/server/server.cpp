@@ -20,11 +20,32 @@ Server::Server(Config config, std::string db_path)
 
 Server::~Server() = default;
 
-void Server::reload(Config config) {
+std::vector<std::string> Server::reload(Config config) {
+    std::vector<std::string> kept;
+    auto keep = [&kept](auto& value, const auto& start, const char* key) {
+        if (value == start) return;
+        kept.push_back(key);
+        value = start;
+    };
+    {
+        const auto start = this->config();
+        keep(config.store.path, start->store.path, "store.path");
+        keep(config.server.user, start->server.user, "server.user");
+        keep(config.paths.state_dir, start->paths.state_dir, "paths.state_dir");
+        keep(config.paths.mail_root, start->paths.mail_root, "paths.mail_root");
+        keep(config.paths.spool_dir, start->paths.spool_dir, "paths.spool_dir");
+        keep(config.paths.pid_file, start->paths.pid_file, "paths.pid_file");
+        keep(config.smtp.listen, start->smtp.listen, "smtp.listen");
+        keep(config.submission.listen, start->submission.listen, "submission.listen");
+        keep(config.submissions.listen, start->submissions.listen, "submissions.listen");
+        keep(config.tls.cert, start->tls.cert, "tls.cert");
+        keep(config.tls.key, start->tls.key, "tls.key");
+    }
     auto next = std::make_shared<const Config>(std::move(config));
     throttle_.configure(next->auth.max_failures, next->auth.lockout);
     std::lock_guard lock(mutex_);
     config_ = std::move(next);
+    return kept;
 }
 
 std::shared_ptr<const Config> Server::config() const {

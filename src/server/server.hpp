@@ -15,6 +15,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 namespace vpsmail::store {
 class Store;
@@ -33,9 +34,11 @@ public:
     Server(const Server&) = delete;
     Server& operator=(const Server&) = delete;
 
-    /// SIGHUP: the new configuration applies to connections opened from now on; listeners and
-    /// paths are those of the start. Thread-safe.
-    void reload(Config config);
+    /// SIGHUP: the new configuration applies to connections opened from now on. What was
+    /// bound or opened at the start stays (listeners, paths, store, TLS file names, [server]
+    /// user): returns the keys whose new values were set aside for the next start.
+    /// Thread-safe.
+    std::vector<std::string> reload(Config config);
     /// The configuration in force. Thread-safe.
     std::shared_ptr<const Config> config() const;
     route::Options route_options() const;

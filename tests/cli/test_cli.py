@@ -474,6 +474,53 @@ class StoreLocation(unittest.TestCase):
         self.assertEqual(self.domains(path), ["shop.test"])
 
 
+    def test_reading_commands_do_not_create_a_store(self):
+        typo = os.path.join(self.w.dir, "typo", "x.db")
+        reads = [["domain", "list"], ["domain", "show", "shop.test"], ["user", "list"], ["user", "show", "bob@shop.test"],
+                 ["alias", "list"], ["alias", "show", "sales"], ["vuser", "list"], ["forward", "list"],
+                 ["forward", "show", "bob@shop.test"], ["catchall", "show"], ["route", "test", "bob@shop.test"],
+                 ["config", "check"], ["--json", "domain", "list"]]
+        for args in reads:
+            rc, out, err = self.w.run("--db", typo, *args, db=False)
+            self.assertEqual(rc, 78, "vpsmail %s: exit %d, stderr %r" % (" ".join(args), rc, err))
+            self.assertEqual(out, "")
+            self.assertEqual(len(err.strip().splitlines()), 1, err)
+            self.assertIn("store %s does not exist" % typo, err)
+            self.assertFalse(os.path.exists(os.path.dirname(typo)), "vpsmail %s made %s" % (" ".join(args), typo))
+        # The same through $VPSMAIL_DB and the default path (what a completion as another user runs).
+        env = self.w.env()
+        env["VPSMAIL_DB"] = typo
+        p = subprocess.run([BIN, "--config", self.w.config_path, "-q", "user", "list"], env=env, capture_output=True, text=True)
+        self.assertEqual(p.returncode, 78, p.stderr)
+        rc, _, err = self.w.run("domain", "list", db=False)
+        self.assertEqual(rc, 78, err)
+        self.assertFalse(os.path.exists(os.path.join(self.w.dir, "state", "vpsmail.db")))
+        # A command that writes creates it.
+        rc, _, err = self.w.run("--db", typo, "domain", "add", "shop.test", db=False)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(self.domains(typo), ["shop.test"])
+
+    def test_config_show_names_the_store_in_use(self):
+        a, b, c = (os.path.join(self.w.dir, n + ".db") for n in "abc")
+        self.w.write_config('[store]\npath = "%s"\n' % c)
+        env = self.w.env()
+        env["VPSMAIL_DB"] = b
+
+        def shown(*args):
+            p = subprocess.run([BIN, "--config", self.w.config_path] + list(args) + ["--json", "config", "show"], env=env,
+                               capture_output=True, text=True)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            return json.loads(p.stdout)["store"]["path"]
+
+        self.assertEqual(shown("--db", a), a)
+        self.assertEqual(shown(), b)
+        del env["VPSMAIL_DB"]
+        self.assertEqual(shown(), c)
+        p = subprocess.run([BIN, "--config", self.w.config_path, "--db", a, "config", "show"], env=env, capture_output=True,
+                           text=True)
+        self.assertIn('path = "%s"' % a, p.stdout)
+
+
 class VersionAndHelp(unittest.TestCase):
     def setUp(self):
         require_binary(self)

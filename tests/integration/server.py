@@ -20,33 +20,26 @@ READY_TIMEOUT = 30.0
 NO_DNS = '[dns]\nservers = ["127.0.0.1:1"]\n'
 
 
-class Server:
-    def __init__(self, world, config="", ports=None, hostname="mx.example.test", smtp_config=""):
-        """`ports`: listener name -> fixed port (a server restarted on the same ports); the
-        others get ephemeral ports. `smtp_config`: more [smtp] keys. `config` without a [dns]
-        table gets NO_DNS (TOML allows one [dns] table)."""
-        self.world = world
-        self.log_path = os.path.join(world.dir, "serve.log")
-        fixed = ports or {}
-        world.write_config(
-            '[server]\nhostname = "%s"\nuser = ""\n' % hostname +
-            '[smtp]\nlisten = ["127.0.0.1:%d"]\n' % fixed.get("smtp", 0) + smtp_config +
-            '[submission]\nlisten = ["127.0.0.1:%d"]\n' % fixed.get("submission", 0) +
-            '[submissions]\nlisten = ["127.0.0.1:%d"]\n' % fixed.get("submissions", 0) + config +
-            ("" if re.search(r"^\[dns\]", config, re.M) else NO_DNS))
+class ServeProcess:
+    """A `vpsmail serve --foreground` run with the given argv and environment, its stderr in
+    `log_path`. start() returns once the `listeners` listening lines are read."""
+
+    def __init__(self, argv, env, log_path, listeners=3):
+        self.argv = list(argv)
+        self.env = env
+        self.log_path = log_path
+        self.listeners = listeners
         self.ports = {}
         self.proc = None
 
     def start(self):
         self.ports = {}  # a restart reads its listening lines anew
         log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            [BIN, "--config", self.world.config_path, "--db", self.world.db, "serve", "--foreground"],
-            stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, env=self.world.env())
+        self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, env=self.env)
         log.close()
         deadline = time.monotonic() + READY_TIMEOUT
         buffer = b""
-        while len(self.ports) < 3:
+        while len(self.ports) < self.listeners:
             left = deadline - time.monotonic()
             if left <= 0:
                 self.kill()
@@ -92,6 +85,30 @@ class Server:
             self.proc.wait(timeout=10)
         if self.proc.stdout is not None and not self.proc.stdout.closed:
             self.proc.stdout.close()
+
+
+class Server(ServeProcess):
+    """ServeProcess in a World: its config file (three ephemeral loopback listeners, no [server]
+    user) and store, named with --config and --db."""
+
+    def __init__(self, world, config="", ports=None, hostname="mx.example.test", smtp_config=""):
+        """`ports`: listener name -> fixed port (a server restarted on the same ports); the
+        others get ephemeral ports. `smtp_config`: more [smtp] keys. `config` without a [dns]
+        table gets NO_DNS (TOML allows one [dns] table)."""
+        super().__init__([BIN, "--config", world.config_path, "--db", world.db, "serve", "--foreground"], None,
+                         os.path.join(world.dir, "serve.log"))
+        self.world = world
+        fixed = ports or {}
+        world.write_config(
+            '[server]\nhostname = "%s"\nuser = ""\n' % hostname +
+            '[smtp]\nlisten = ["127.0.0.1:%d"]\n' % fixed.get("smtp", 0) + smtp_config +
+            '[submission]\nlisten = ["127.0.0.1:%d"]\n' % fixed.get("submission", 0) +
+            '[submissions]\nlisten = ["127.0.0.1:%d"]\n' % fixed.get("submissions", 0) + config +
+            ("" if re.search(r"^\[dns\]", config, re.M) else NO_DNS))
+
+    def start(self):
+        self.env = self.world.env()
+        return super().start()
 
 
 def free_port(kind=socket.SOCK_STREAM):

@@ -4,6 +4,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <cstdlib>
 #include <fstream>
 
 namespace {
@@ -83,4 +84,29 @@ TEST_CASE("bad config files name the key and the line", "[core][config]") {
             }
         }
     }
+}
+
+TEST_CASE("the defaults follow the installation a command means, not who runs it", "[core][config]") {
+    vpsmail::test::TempDir dir;
+    ::setenv("XDG_STATE_HOME", dir.file("xdg").c_str(), 1);
+    auto system = vpsmail::load_config(dir.file("absent.toml"), false, vpsmail::Install::system);
+    CHECK(system.paths.state_dir == "/var/lib/vpsmail");
+    CHECK(system.paths.spool_dir == "/var/lib/vpsmail/spool");
+    CHECK(system.paths.pid_file == "/var/lib/vpsmail/vpsmail.pid");
+    REQUIRE(system.smtp.listen.size() == 1);
+    CHECK(system.smtp.listen[0].str() == "0.0.0.0:25");
+    auto user = vpsmail::load_config(dir.file("absent.toml"), false, vpsmail::Install::user);
+    CHECK(user.paths.state_dir == dir.file("xdg") + "/vpsmail");
+    CHECK(user.paths.pid_file == dir.file("xdg") + "/vpsmail/vpsmail.pid");
+    REQUIRE(user.smtp.listen.size() == 1);
+    CHECK(user.smtp.listen[0].str() == "127.0.0.1:2525");
+    CHECK(vpsmail::default_config_path(vpsmail::Install::system) == "/etc/vpsmail/vpsmail.toml");
+    ::unsetenv("XDG_STATE_HOME");
+
+    auto path = write(dir, "[paths]\nstate_dir = \"/srv/state\"\npid_file = \"/run/vpsmail.pid\"\n");
+    auto given = vpsmail::load_config(path, true, vpsmail::Install::system);
+    CHECK(given.paths.pid_file == "/run/vpsmail.pid");
+    CHECK_THAT(vpsmail::format_config(given), Catch::Contains("pid_file = \"/run/vpsmail.pid\""));
+    auto relative = write(dir, "[paths]\npid_file = \"vpsmail.pid\"\n");
+    CHECK_THROWS_WITH(vpsmail::load_config(relative, true), Catch::Contains("paths.pid_file: must be an absolute path"));
 }
