@@ -139,6 +139,14 @@ TEST_CASE("deliver_message: beside an accepted recipient, refused ones are retri
         CHECK(verdicts(result) == std::vector<std::string>{"accepted", "550 5.1.1"});
         CHECK(spooled(*w.server) == std::vector<std::string>{"carol@example.test bounced local 550 5.1.1"});
     }
+    SECTION("error: entries that appeared since RCPT: bounced with their reply, or retried") {
+        auto store = store::Store::open(w.db);
+        store->map_vuser("carol@example.test", "example.test", "error:5.1.6:550 moved away");
+        store->map_vuser("dave@example.test", "example.test", "error:4.2.1:450 try later");
+        auto result = w.deliver({"ann@example.test", "carol@example.test", "dave@example.test"}, OnTemporaryFailure::queue_beside_accepted);
+        CHECK(verdicts(result) == std::vector<std::string>{"accepted", "550 5.1.6", "450 4.2.1"});
+        CHECK(spooled(*w.server) == std::vector<std::string>{"carol@example.test bounced local 550 5.1.6", "dave@example.test pending local"});
+    }
 }
 
 TEST_CASE("BodyFile: a spilled text reads back whole and its file goes with it", "[server][smtp_service][spill]") {
