@@ -430,10 +430,15 @@ void Session::cmd_data(const Command& command) {
 }
 
 void Session::take_data() {
-    piece_.clear();
-    auto progress = decoder_->decode(input_.peek(), piece_);
+    // Decoded straight into message_ while the text is in memory (the small, common case);
+    // once it is spilled, one piece at a time.
+    const bool in_memory = !spill_ && !text_error_;
+    std::string& out = in_memory ? message_ : piece_;
+    if (!in_memory) piece_.clear();
+    const std::size_t before = out.size();
+    auto progress = decoder_->decode(input_.peek(), out);
     input_.consume(progress.consumed);
-    add_text(piece_);
+    add_text(std::string_view(out).substr(before), in_memory);
     if (!progress.done) return;
     // RFC 5321 4.1.1.4: read to the end of the data, then refuse what must be refused.
     bool bare = decoder_->bare_cr() || decoder_->bare_lf();
@@ -442,15 +447,16 @@ void Session::take_data() {
     finish_message(bare, too_big);
 }
 
-// The text of the message, as it comes: held in memory up to memory_limit, then handed to the
-// port's sink (DESIGN.md section 9). A sink that fails leaves the text to be read and refused.
-void Session::add_text(std::string_view text) {
+// The text of the message, as it comes (`in_message`: already appended to message_): held in
+// memory up to memory_limit, then handed to the port's sink (DESIGN.md section 9). A sink that
+// fails leaves the text to be read and refused.
+void Session::add_text(std::string_view text, bool in_message) {
     if (!eight_bit_) eight_bit_ = has_8bit(text);
     hops_.scan(text);
     if (text_error_) return;
     try {
         if (spill_) return spill_->write(text);
-        message_.append(text);
+        if (!in_message) message_.append(text);
         if (message_.size() <= config_.memory_limit || keep_in_memory_) return;
         spill_ = ports_.spill_body();
         if (!spill_) {
@@ -508,7 +514,7 @@ void Session::take_chunk() {
             bdat_error_ = reply(ReplyId::size_exceeded);
         } else {
             chunk_newlines_.scan(piece);
-            add_text(piece);
+            add_text(piece, false);
             if (text_error_) bdat_error_ = text_error_;
         }
     }

@@ -146,7 +146,7 @@ private:
     void after_command(std::string_view verb, bool ends_group, bool pipelining);
     void used(std::size_t unread_before) noexcept;
     void take_data();
-    void add_text(std::string_view text);
+    void add_text(std::string_view text, bool in_message);
     void take_chunk();
     void end_chunk();
     Reply sequence_reply(const Row& row) const;
@@ -215,7 +215,7 @@ private:
     std::shared_ptr<BodySink> spill_;      ///< the message past memory_limit; message_ is then empty
     bool keep_in_memory_ = false;          ///< spill_body() said no: the text stays in message_
     std::optional<Reply> text_error_;      ///< spilling failed: the text is read and refused with this
-    std::string piece_;                    ///< DATA text decoded from the latest input
+    std::string piece_;                    ///< DATA text decoded from the latest input, once spilled
     HopCounter hops_;                      ///< trace fields of the text (RFC 5321 6.3)
     std::optional<wire::DotDecoder> decoder_;
     wire::NewlineCheck chunk_newlines_;
