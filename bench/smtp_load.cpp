@@ -6,8 +6,13 @@
 // SIGTERM and checks that every message is a file of the right size in a Maildir.
 //
 //   smtp_load --bin PATH [--sessions N] [--messages M] [--size BYTES] [--keep] [--timeout SEC]
+//   smtp_load --bin PATH --memory [--sessions N] [--size BYTES]
 // Without --sessions, --messages and --size: the matrix sessions {1, 16, 64} x sizes
 // {2048, 102400}, 2000 messages per cell of 2 KB and 400 per cell of 100 KB, one line each.
+// --memory: the server's memory while N sessions (default 100) send one message of SIZE
+// (default 20 MB) each, all at once (DESIGN.md section 9: bodies past 256 KiB go to a file):
+// its peak RSS (VmHWM) and the highest RSS sampled every 10 ms while they send, and both
+// per session above the RSS before they connect.
 // Latency: from writing the end-of-data dot to reading its 250. Throughput: messages accepted
 // over the wall time from the first connect to the last 250. Loopback only; plain POSIX
 // sockets and one thread per session. A hard timeout kills the server and fails. The temporary
@@ -16,6 +21,7 @@
 #include "support.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -145,6 +151,87 @@ std::size_t check_maildirs(const std::string& mail_root) {
     return files;
 }
 
+// --memory: one message of `text` (shared by every session, sent in 1 MB slices) to u<index>.
+void memory_session(int port, int index, const std::string& text, std::latch& go, SessionResult& out) {
+    go.arrive_and_wait();
+    try {
+        out.first_connect = Clock::now();
+        Client c(port);
+        const std::string where = "session " + std::to_string(index);
+        c.expect(220, where + ": greeting");
+        c.send("EHLO client.test\r\n");
+        c.expect(250, where + ": EHLO");
+        c.send("MAIL FROM:<bench@client.test> SIZE=" + std::to_string(text.size()) + "\r\nRCPT TO:<u" +
+               std::to_string(index % accounts) + "@bench.test>\r\nDATA\r\n");
+        c.expect(250, where + ": MAIL");
+        c.expect(250, where + ": RCPT");
+        c.expect(354, where + ": DATA");
+        constexpr std::size_t slice = 1 << 20;
+        for (std::size_t at = 0; at < text.size(); at += slice) c.send(std::string_view(text).substr(at, slice));
+        c.send(".\r\n");
+        c.expect(250, where + ": end of data");
+        out.last_ok = Clock::now();
+        c.send("QUIT\r\n");
+        c.expect(221, where + ": QUIT");
+    } catch (const std::exception& e) {
+        std::lock_guard lock(error_mutex);
+        if (first_error.empty()) {
+            first_error = e.what();
+            signal_children(SIGKILL);
+        }
+    }
+}
+
+void run_memory(const std::string& bin, int sessions, std::size_t size) {
+    Server s = prepare(bin, sessions);
+    // A 20 MB message is over the default [limits] max_message_size.
+    std::ofstream(s.config, std::ios::app) << "max_message_size = " << size + 1024 << "\n";
+    start_server(s, bin);
+    const std::string text = make_message("From: <bench@client.test>\r\nSubject: smtp_load --memory\r\n", size);
+    const std::size_t before = status_bytes(s.pid, "VmRSS");
+    std::atomic<bool> done{false};
+    std::size_t highest = 0;
+    std::thread sampler([&] {
+        while (!done.load()) {
+            highest = std::max(highest, status_bytes(s.pid, "VmRSS"));
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));  // a sampling period, not a wait
+        }
+    });
+    std::vector<SessionResult> results(static_cast<std::size_t>(sessions));
+    {
+        std::latch go(sessions);
+        std::vector<std::thread> threads;
+        for (int i = 0; i < sessions; ++i)
+            threads.emplace_back(memory_session, s.port, i, std::cref(text), std::ref(go), std::ref(results[static_cast<std::size_t>(i)]));
+        for (auto& t : threads) t.join();
+    }
+    done = true;
+    sampler.join();
+    if (!first_error.empty()) {
+        kill_children();
+        fail(first_error + " (the server's log below)");
+    }
+    const std::size_t hwm = status_bytes(s.pid, "VmHWM");
+    stop_server(s);
+    const std::size_t stored = check_maildirs(s.dir + "/mail");
+    if (stored != static_cast<std::size_t>(sessions))
+        fail(std::to_string(sessions) + " messages accepted but " + std::to_string(stored) + " files in the Maildirs");
+    auto first = Clock::time_point::max();
+    auto last = Clock::time_point::min();
+    for (const auto& r : results) {
+        first = std::min(first, r.first_connect);
+        last = std::max(last, r.last_ok);
+    }
+    const double mb = 1024.0 * 1024.0;
+    const auto per_session = [&](std::size_t bytes) { return bytes > before ? static_cast<double>(bytes - before) / sessions / 1024.0 : 0.0; };
+    std::printf("%8s %10s %10s %12s %12s %12s %12s %8s\n", "sessions", "size", "RSS before", "VmHWM", "highest RSS",
+                "HWM/session", "RSS/session", "wall s");
+    std::printf("%8d %10zu %8.1f MB %9.1f MB %9.1f MB %9.0f KB %9.0f KB %8.2f\n", sessions, size,
+                static_cast<double>(before) / mb, static_cast<double>(hwm) / mb, static_cast<double>(highest) / mb,
+                per_session(hwm), per_session(highest), std::chrono::duration<double>(last - first).count());
+    std::fflush(stdout);
+}
+
 struct Figures {
     std::size_t messages = 0;
     double per_second = 0, p50 = 0, p99 = 0, server_cpu = 0, wall = 0;
@@ -193,7 +280,8 @@ Figures run_cell(const std::string& bin, int sessions, int messages, std::size_t
 }
 
 void usage() {
-    std::fprintf(stderr, "usage: smtp_load --bin PATH [--sessions N] [--messages M] [--size BYTES] [--keep] [--timeout SEC]\n");
+    std::fprintf(stderr, "usage: smtp_load --bin PATH [--sessions N] [--messages M] [--size BYTES] [--keep] [--timeout SEC]\n"
+                         "       smtp_load --bin PATH --memory [--sessions N] [--size BYTES] [--keep] [--timeout SEC]\n");
     std::exit(64);
 }
 
@@ -203,10 +291,15 @@ int main(int argc, char** argv) {
     std::string bin;
     int sessions = 0, messages = 0, timeout = 300;
     std::size_t size = 0;
+    bool memory = false;
     for (int i = 1; i < argc; ++i) {
         std::string flag = argv[i];
         if (flag == "--keep") {
             set_keep(true);
+            continue;
+        }
+        if (flag == "--memory") {
+            memory = true;
             continue;
         }
         if (i + 1 == argc) usage();
@@ -226,6 +319,17 @@ int main(int argc, char** argv) {
         return 64;
     }
     ::signal(SIGPIPE, SIG_IGN);
+    if (memory) {
+        if (messages != 0) usage();  // one message per session
+        Watchdog watchdog{"smtp_load", std::chrono::seconds(timeout)};
+        try {
+            run_memory(bin, sessions == 0 ? 100 : sessions, size == 0 ? 20u << 20 : size);
+        } catch (const std::exception& e) {
+            return report_failure("smtp_load", e, {"/cli.log", "/serve.log"});
+        }
+        remove_work_dirs();
+        return 0;
+    }
 
     struct Cell {
         int sessions, messages;

@@ -401,10 +401,29 @@ Spool::SyncCounters Spool::sync_counters() const {
 
 std::string Spool::add(const Envelope& envelope, std::string_view message) const {
     const std::string id = new_id();
+    write_durably(dir_ + "/tmp/" + id + ".msg", dir_ + "/msg/" + id, message);
+    return add_envelope(id, envelope, message.size());
+}
+
+std::string Spool::add_file(const Envelope& envelope, const std::string& path) const {
+    const std::string id = new_id();
+    const std::string msg = dir_ + "/msg/" + id;
+    Fd fd{::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW)};
+    if (fd.fd < 0) throw io_error("read", path, errno);
+    struct stat st {};
+    if (::fstat(fd.fd, &st) != 0) throw io_error("read", path, errno);
+    // The bytes are on disk before a name in msg/ points at them; the file is never written
+    // again, so several entries may share it.
+    if (::fsync(fd.fd) != 0) throw io_error("write", path, errno);
+    if (::link(path.c_str(), msg.c_str()) != 0) throw io_error("write", msg, errno);
+    return add_envelope(id, envelope, static_cast<std::uint64_t>(st.st_size));
+}
+
+// msg/<id> is written: makes it durable, then the envelope, which queues it.
+std::string Spool::add_envelope(const std::string& id, const Envelope& envelope, std::uint64_t size) const {
     const std::string msg = dir_ + "/msg/" + id;
     Envelope stored = envelope;
-    stored.size = message.size();
-    write_durably(dir_ + "/tmp/" + id + ".msg", msg, message);
+    stored.size = size;
     try {
         // msg/ first: an envelope that survives a crash must find its message.
         sync_folders(false, true);

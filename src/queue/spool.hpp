@@ -166,6 +166,11 @@ public:
     /// nothing behind in msg/ or env/. Thread-safe.
     std::string add(const Envelope& envelope, std::string_view message) const;
 
+    /// As add(), with the message in the file at `path` in this spool's tmp/ (a big message
+    /// the SMTP session spilled there): fsync'd and hard-linked as msg/<id>, not copied, so
+    /// the file must never change again; it stays at `path` for its owner to remove.
+    std::string add_file(const Envelope& envelope, const std::string& path) const;
+
     /// Every queued message that can be read, oldest first; damaged entries are skipped (see
     /// scan()). Never throws for one bad file; throws Error(...) when env/ cannot be read.
     std::vector<SpooledMessage> list() const;
@@ -230,6 +235,7 @@ public:
 
 private:
     void sync_folders(bool env, bool msg) const;
+    std::string add_envelope(const std::string& id, const Envelope& envelope, std::uint64_t size) const;
 
     std::string dir_;
     FsyncFunction fsync_;

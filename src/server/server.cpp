@@ -89,6 +89,12 @@ std::string Server::enqueue(const queue::Envelope& envelope, std::string_view me
     return id;
 }
 
+std::string Server::enqueue_file(const queue::Envelope& envelope, const std::string& path, std::uint64_t size) {
+    std::string id = spool_.add_file(envelope, path);
+    if (runner_) runner_->added(id, envelope, size);
+    return id;
+}
+
 Service& Server::smtp_service(const std::string& listener) {
     if (listener == "submission") return *submission_;
     if (listener == "submissions") return *submissions_;

@@ -64,6 +64,9 @@ public:
     /// Spools `message` for `envelope` durably and, when the queue runs, queues it at once.
     /// Returns the queue id. Throws Error(temporary) as Spool::add does. Thread-safe.
     std::string enqueue(const queue::Envelope& envelope, std::string_view message);
+    /// As enqueue(), with the message in a file of `size` bytes in the spool's tmp/
+    /// (Spool::add_file).
+    std::string enqueue_file(const queue::Envelope& envelope, const std::string& path, std::uint64_t size);
 
 private:
     std::string db_path_;

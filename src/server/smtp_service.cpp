@@ -9,11 +9,13 @@
 #include "mailstore/external.hpp"
 #include "mailstore/maildir.hpp"
 #include "mailstore/quota.hpp"
+#include "server/body_file.hpp"
 #include "server/server.hpp"
 #include "store/store.hpp"
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <arpa/inet.h>
 #include <map>
 #include <set>
@@ -200,6 +202,10 @@ public:
         return Verdict::accept();
     }
 
+    // DESIGN.md section 9: a big message waits in the spool's tmp/, on the file system of
+    // the spool it may be linked into (and removed from there after a crash).
+    std::shared_ptr<smtp::BodySink> spill_body() override { return std::make_shared<BodyFile>(server_.spool().dir() + "/tmp"); }
+
     // The account's quota is reached (with `adding` more bytes)?
     bool over_quota(const std::string& mailbox, std::uint64_t adding) {
         auto [local, domain] = split_mailbox(mailbox);
@@ -256,7 +262,7 @@ public:
         return Job([this, action = std::move(*action)]() -> std::function<void()> {
             smtp::ActionResult result;
             if (auto* login = std::get_if<smtp::VerifyPassword>(&action)) result = verify_login(server_, *login, peer_);
-            else result = deliver_message(server_, std::get<smtp::Deliver>(action), peer_);
+            else result = deliver_message(server_, std::get<smtp::Deliver>(action), peer_, OnTemporaryFailure::queue_beside_accepted);
             return [this, result = std::move(result)]() mutable {
                 session_.complete(std::move(result));
                 log_violation();
@@ -407,6 +413,27 @@ queue::SpoolRecipient spool_recipient(const smtp::Recipient& r, std::string addr
     return out;
 }
 
+std::string reply_text(const Reply& reply) { return fmt::format("{} {} {}", reply.code, reply.status, reply.text); }
+
+// A recipient of a report entry whose failure DSN the queue runner sends.
+queue::SpoolRecipient bounced_recipient(const smtp::Recipient& rcpt, const Reply& reply) {
+    queue::SpoolRecipient r = spool_recipient(rcpt, rcpt.address.str());
+    r.state = queue::RecipientState::bounced;
+    r.local = true;
+    r.code = reply.code;
+    r.status = reply.status;
+    r.last_error = reply_text(reply);
+    return r;
+}
+
+// A local recipient of a report entry that the queue runner delivers later.
+queue::SpoolRecipient retry_recipient(const smtp::Recipient& rcpt, const Reply& reply) {
+    queue::SpoolRecipient r = spool_recipient(rcpt, rcpt.address.str());
+    r.local = true;
+    r.last_error = reply_text(reply);
+    return r;
+}
+
 }  // namespace
 
 void bounce_refused(Server& server, const smtp::Envelope& envelope, std::string_view message,
@@ -414,18 +441,43 @@ void bounce_refused(Server& server, const smtp::Envelope& envelope, std::string_
     const std::string return_path = envelope.return_path ? envelope.return_path->str() : std::string();
     if (return_path.empty() || refused.empty()) return;  // RFC 5321 4.5.5: no report about a report
     queue::Envelope report = spool_envelope(envelope, return_path, peer);
-    for (const auto& [rcpt, reply] : refused) {
-        queue::SpoolRecipient r = spool_recipient(rcpt, rcpt.address.str());
-        r.state = queue::RecipientState::bounced;
-        r.local = true;
-        r.code = reply.code;
-        r.status = reply.status;
-        r.last_error = fmt::format("{} {} {}", reply.code, reply.status, reply.text);
-        report.recipients.push_back(std::move(r));
-    }
+    for (const auto& [rcpt, reply] : refused) report.recipients.push_back(bounced_recipient(rcpt, reply));
     const std::string id = server.enqueue(report, message);
     log::line("queued", {{"session", peer.id}, {"id", envelope.id}, {"queue_id", id}, {"from", return_path}, {"reason", "dsn"}});
 }
+
+namespace {
+
+// The text of a Deliver action: in memory, or in the BodyFile the session spilled it to.
+class Text {
+public:
+    explicit Text(const smtp::Deliver& action) noexcept
+        : memory_(action.message), file_(dynamic_cast<BodyFile*>(action.spilled.get())), usable_(!action.spilled || file_ != nullptr) {}
+    /// False for a sink this server did not make (a bug): nothing can be read.
+    bool usable() const noexcept { return usable_; }
+    std::uint64_t size() const noexcept { return file_ != nullptr ? file_->size() : memory_.size(); }
+    void write_to(mailstore::Delivery& delivery) const {
+        if (file_ == nullptr) delivery.write(memory_);
+        else file_->read([&](std::string_view piece) { delivery.write(piece); });
+    }
+    void append_to(std::string& out) const {
+        if (file_ == nullptr) out.append(memory_);
+        else file_->read([&](std::string_view piece) { out.append(piece); });
+    }
+    // A file is linked into the spool, not copied (Spool::add_file).
+    std::string enqueue(Server& server, const queue::Envelope& envelope) const {
+        if (file_ == nullptr) return server.enqueue(envelope, memory_);
+        file_->flush();
+        return server.enqueue_file(envelope, file_->path(), file_->size());
+    }
+
+private:
+    std::string_view memory_;
+    BodyFile* file_;
+    bool usable_;
+};
+
+}  // namespace
 
 smtp::DeliveryResult deliver_message(Server& server, const smtp::Deliver& action, const Peer& peer, OnTemporaryFailure temporary) {
     const auto config = server.config();
@@ -436,9 +488,14 @@ smtp::DeliveryResult deliver_message(Server& server, const smtp::Deliver& action
     const std::string_view undeclared_8bit = action.undeclared_8bit ? "yes" : "no";
     // What a recipient whose Maildir or spool write failed hears: 452 4.3.1 for a full disk.
     Reply write_failure = smtp::reply(ReplyId::temporary_failure);
+    const Text text(action);
 
     smtp::DeliveryResult result;
     result.recipients.assign(count, Verdict::refuse(smtp::reply(ReplyId::temporary_failure)));
+    if (!text.usable()) {
+        log::line("delivery_failed", {{"session", peer.id}, {"id", envelope.id}, {"error", "the message text is in a sink of another kind"}});
+        return result;
+    }
     std::vector<std::vector<std::string>> mailboxes(count);  // per recipient: its mailbox targets
     std::vector<std::vector<std::string>> remotes(count);
     std::vector<std::vector<route::Target>> externals(count);  // programs and files ([delivery] allows them)
@@ -462,10 +519,11 @@ smtp::DeliveryResult deliver_message(Server& server, const smtp::Deliver& action
 
     // Local mailboxes: one file, linked into each Maildir; a mailbox gets the message once.
     const std::string header = fmt::format("Return-Path: <{}>\r\n", return_path);
-    const std::uint64_t size = header.size() + action.message.size();
+    const std::uint64_t size = header.size() + text.size();
     SmtpPorts quota_check(server, peer);
     std::map<std::string, bool> stored;  // mailbox -> delivered
     std::set<std::string> full;
+    std::map<std::string, Reply> unwritable;  // mailbox -> why its Maildir could not be added
     {
         mailstore::Delivery delivery(&server.sync_group());
         std::vector<std::string> added;
@@ -478,15 +536,23 @@ smtp::DeliveryResult deliver_message(Server& server, const smtp::Deliver& action
                 }
                 stored[mailbox] = false;
             }
-        try {
-            for (auto& [mailbox, done] : stored) {
-                auto [local, domain] = split_mailbox(mailbox);
+        // One Maildir that cannot be used fails its own mailbox, not the others: add() leaves
+        // the Delivery as it was when it throws.
+        for (auto& [mailbox, done] : stored) {
+            auto [local, domain] = split_mailbox(mailbox);
+            try {
                 delivery.add(mailstore::maildir_path(config->paths.mail_root, domain, local));
                 added.push_back(mailbox);
+            } catch (const Error& e) {
+                unwritable.emplace(mailbox, e.kind() == ErrorKind::no_space ? smtp::reply_for(e) : smtp::reply(ReplyId::temporary_failure));
+                log::line("delivery_failed", {{"session", peer.id}, {"id", envelope.id}, {"mailbox", mailbox}, {"kind", kind_name(e.kind())},
+                                              {"error", e.what()}, {"detail", e.detail()}});
             }
+        }
+        try {
             if (!added.empty()) {
                 delivery.write(header);
-                delivery.write(action.message);
+                text.write_to(delivery);
                 auto files = delivery.commit();
                 for (std::size_t k = 0; k < files.size() && k < added.size(); ++k) {
                     stored[added[k]] = true;
@@ -505,11 +571,25 @@ smtp::DeliveryResult deliver_message(Server& server, const smtp::Deliver& action
     // (through the launcher serve started as root, or forked as it when still root); files are
     // written as the server's user.
     std::map<std::string, mailstore::ExternalResult> external_results;
+    // They take the message whole: a spilled text is read back once, for all of them.
+    std::string message;
+    std::optional<mailstore::ExternalResult> unreadable;
+    if (std::any_of(externals.begin(), externals.end(), [](const auto& e) { return !e.empty(); })) {
+        try {
+            message = header;
+            text.append_to(message);
+        } catch (const Error& e) {
+            unreadable = mailstore::ExternalResult{mailstore::ExternalResult::Kind::temporary, 451, "4.3.0", e.what()};
+        }
+    }
     for (std::size_t i = 0; i < count; ++i)
         for (const auto& t : externals[i]) {
             const std::string key = std::string(route::target_kind_name(t.kind)) + ":" + t.value;
             if (external_results.count(key)) continue;
-            std::string message = header + action.message;
+            if (unreadable) {
+                external_results.emplace(key, *unreadable);
+                continue;
+            }
             mailstore::ExternalResult r;
             if (t.kind == route::TargetKind::program) {
                 mailstore::ProgramOptions o;
@@ -539,7 +619,7 @@ smtp::DeliveryResult deliver_message(Server& server, const smtp::Deliver& action
     std::vector<bool> remote_ok(count, false);
     if (!spooled.recipients.empty()) {
         try {
-            std::string id = server.enqueue(spooled, action.message);
+            std::string id = text.enqueue(server, spooled);
             for (std::size_t owner : remote_owner) remote_ok[owner] = true;
             for (const auto& r : spooled.recipients)
                 log::line("queued", {{"session", peer.id}, {"id", envelope.id}, {"queue_id", id}, {"from", return_path},
@@ -552,14 +632,16 @@ smtp::DeliveryResult deliver_message(Server& server, const smtp::Deliver& action
     }
 
     // What the queue runner must still do: DSNs for recipients accepted although part of their
-    // expansion failed, or delivered here with NOTIFY=SUCCESS; and, for sendmail, local
-    // recipients whose delivery failed for now.
+    // expansion failed, or delivered here with NOTIFY=SUCCESS; for sendmail, local recipients
+    // whose delivery failed for now; and, beside an accepted recipient after SMTP DATA, every
+    // refused one.
     queue::Envelope report = spool_envelope(envelope, return_path, peer);
     std::vector<std::size_t> retried;  // accepted only because the report entry retries them
     for (std::size_t i = 0; i < count; ++i) {
         bool any = remote_ok[i];
         bool any_local = false;
         bool any_full = false;
+        std::optional<Reply> unwritable_reply;
         std::optional<Reply> external_failure;
         for (const auto& t : externals[i]) {
             const auto& r = external_results.at(std::string(route::target_kind_name(t.kind)) + ":" + t.value);
@@ -570,21 +652,14 @@ smtp::DeliveryResult deliver_message(Server& server, const smtp::Deliver& action
         for (const auto& mailbox : mailboxes[i]) {
             if (auto it = stored.find(mailbox); it != stored.end() && it->second) any = any_local = true;
             if (full.count(mailbox)) any_full = true;
+            if (auto it = unwritable.find(mailbox); it != unwritable.end() && !unwritable_reply) unwritable_reply = it->second;
         }
         const std::optional<Reply> part_failure = failure[i] ? failure[i] : external_failure;
         const smtp::Recipient& rcpt = envelope.recipients[i];
         if (any && part_failure) {
             log::line("not_delivered", {{"session", peer.id}, {"id", envelope.id}, {"rcpt", rcpt.address.str()},
-                                        {"reply", fmt::format("{} {} {}", part_failure->code, part_failure->status, part_failure->text)}});
-            if (!part_failure->temporary()) {
-                queue::SpoolRecipient r = spool_recipient(rcpt, rcpt.address.str());
-                r.state = queue::RecipientState::bounced;
-                r.local = true;
-                r.code = part_failure->code;
-                r.status = part_failure->status;
-                r.last_error = fmt::format("{} {} {}", part_failure->code, part_failure->status, part_failure->text);
-                report.recipients.push_back(std::move(r));
-            }
+                                        {"reply", reply_text(*part_failure)}});
+            if (!part_failure->temporary()) report.recipients.push_back(bounced_recipient(rcpt, *part_failure));
         }
         if (any_local && rcpt.notify && rcpt.notify->success) {
             queue::SpoolRecipient r = spool_recipient(rcpt, rcpt.address.str());
@@ -599,26 +674,50 @@ smtp::DeliveryResult deliver_message(Server& server, const smtp::Deliver& action
         else if (mailboxes[i].empty() && remotes[i].empty() && external_failure)
             result.recipients[i] = Verdict::refuse(*external_failure);
         else if (mailboxes[i].empty() && remotes[i].empty() && failure[i]) result.recipients[i] = Verdict::refuse(*failure[i]);
+        else if (unwritable_reply && remotes[i].empty()) result.recipients[i] = Verdict::refuse(*unwritable_reply);
         else result.recipients[i] = Verdict::refuse(write_failure);  // a write or spool error; the client retries
         if (temporary == OnTemporaryFailure::queue && !result.recipients[i].accepted() && result.recipients[i].refusal->temporary()) {
-            queue::SpoolRecipient r = spool_recipient(rcpt, rcpt.address.str());
-            r.local = true;
-            r.last_error = fmt::format("{} {} {}", result.recipients[i].refusal->code, result.recipients[i].refusal->status,
-                                       result.recipients[i].refusal->text);
-            report.recipients.push_back(std::move(r));
+            report.recipients.push_back(retry_recipient(rcpt, *result.recipients[i].refusal));
             result.recipients[i] = Verdict::accept();  // once the report entry is durable, below
             retried.push_back(i);
         }
     }
-    if (!report.recipients.empty() && (!return_path.empty() || temporary == OnTemporaryFailure::queue)) {
+    // RFC 5321 6.1, DESIGN.md section 9: the client hears 250 when one recipient is accepted,
+    // so from here on each refused one is ours: retried by the queue runner when its failure is
+    // temporary, else bounced with a DSN (none to the null sender, RFC 5321 4.5.5).
+    std::vector<std::size_t> owned;
+    const bool accepted = std::any_of(result.recipients.begin(), result.recipients.end(), [](const Verdict& v) { return v.accepted(); });
+    if (temporary == OnTemporaryFailure::queue_beside_accepted && accepted) {
+        for (std::size_t i = 0; i < count; ++i) {
+            if (result.recipients[i].accepted()) continue;
+            const Reply& refusal = *result.recipients[i].refusal;
+            const smtp::Recipient& rcpt = envelope.recipients[i];
+            const bool retry = refusal.temporary();
+            log::line("not_delivered", {{"session", peer.id}, {"id", envelope.id}, {"rcpt", rcpt.address.str()},
+                                        {"reply", reply_text(refusal)},
+                                        {"then", retry ? "retry" : return_path.empty() ? "dropped, no DSN to <>" : "dsn"}});
+            if (retry) report.recipients.push_back(retry_recipient(rcpt, refusal));
+            else if (!return_path.empty()) report.recipients.push_back(bounced_recipient(rcpt, refusal));
+            owned.push_back(i);
+        }
+    }
+    const bool retries = std::any_of(report.recipients.begin(), report.recipients.end(), [](const auto& r) {
+        return r.state == queue::RecipientState::pending;
+    });
+    if (!report.recipients.empty() && (!return_path.empty() || retries)) {
         try {
-            std::string id = server.enqueue(report, action.message);
+            std::string id = text.enqueue(server, report);
             log::line("queued", {{"session", peer.id}, {"id", envelope.id}, {"queue_id", id}, {"from", return_path},
                                  {"reason", "dsn or retry"}});
         } catch (const Error& e) {
             log::line("queue_failed", {{"session", peer.id}, {"id", envelope.id}, {"error", e.what()}, {"detail", e.detail()}});
             // Only the retries depend on this entry: those recipients are not accepted after all.
             for (std::size_t i : retried) result.recipients[i] = Verdict::refuse(smtp::reply_for(e));
+            // The refused recipients beside an accepted one would be lost after a 250: the
+            // client hears 4xx and sends again, a second copy for the others (RFC 5321 6.1:
+            // the message must not be lost).
+            if (!owned.empty())
+                for (auto& v : result.recipients) v = Verdict::refuse(smtp::reply_for(e));
         }
     }
     return result;

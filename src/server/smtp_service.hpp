@@ -30,13 +30,20 @@ private:
 
 /// What deliver_message does with a recipient whose local delivery failed temporarily.
 enum class OnTemporaryFailure {
-    refuse,  ///< answer 4xx: the SMTP client (or the queue runner) retries
+    refuse,  ///< answer 4xx: the caller retries (the queue runner, the maildrop pickup)
     queue,   ///< spool it for the queue runner and accept (sendmail: nobody would retry)
+    /// SMTP DATA (one reply for all recipients, RFC 5321 6.1): refuse when no recipient is
+    /// accepted, so that the client retries; beside an accepted one, spool it for the queue
+    /// runner, and spool a permanently refused one as bounced (the runner sends the DSN).
+    /// When that spool entry cannot be written, every recipient is refused (the client sends
+    /// again: a second copy for some beats a lost one).
+    queue_beside_accepted,
 };
 
 /// Runs one Deliver action: each recipient resolved again through the routing index, local
-/// mailboxes written by one mailstore::Delivery (Return-Path added, quota checked), remote
-/// targets spooled. One Verdict per envelope recipient. Recipients accepted although part of
+/// mailboxes written by one mailstore::Delivery (Return-Path added, quota checked; a Maildir
+/// that cannot be used fails its own mailboxes only), remote targets spooled. One Verdict per
+/// envelope recipient. Recipients accepted although part of
 /// their expansion failed, and NOTIFY=SUCCESS ones delivered here, are spooled in a report
 /// entry from which the queue runner sends their DSNs (RFC 3461, RFC 5321 6.1). Any thread;
 /// never throws.

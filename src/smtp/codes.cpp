@@ -75,6 +75,7 @@ constexpr Row rows[] = {
     // RFC 6152 3: 8-bit text needs BODY=8BITMIME (refused only with [smtp] strict_8bitmime).
     {ReplyId::undeclared_8bit, 554, "5.6.0", "Message contains 8-bit data but BODY=8BITMIME was not declared"},
     {ReplyId::transaction_failed, 554, "5.0.0", "Transaction failed"},
+    {ReplyId::too_many_hops, 554, "5.4.6", "Too many hops: mail loop detected"},  // RFC 3463 X.4.6 routing loop
     {ReplyId::unknown_parameter, 555, "5.5.4", "Parameter not recognized"},  // RFC 5321 4.1.1.11
 };
 

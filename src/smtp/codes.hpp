@@ -84,6 +84,7 @@ enum class ReplyId {
     bare_newline_data,       ///< 554 5.6.0
     undeclared_8bit,         ///< 554 5.6.0 [smtp] strict_8bitmime
     transaction_failed,      ///< 554 5.0.0
+    too_many_hops,           ///< 554 5.4.6 a mail loop (RFC 5321 6.3)
     unknown_parameter,       ///< 555 5.5.4
 };
 

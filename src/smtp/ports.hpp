@@ -11,8 +11,10 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -54,6 +56,18 @@ struct RecipientQuery {
     bool relay_allowed;                     ///< authenticated, or may_relay() said so
 };
 
+/// Where the text of a message goes once it outgrows the session's memory_limit (DESIGN.md
+/// section 9: memory per session is bounded whatever the message size). The session appends
+/// to it; the server, which made it, reads it back when it delivers. Whatever holds it (an
+/// open file) is released when the last owner lets go: the session on RSET, a refusal or its
+/// end, the Deliver action once it has run.
+class BodySink {
+public:
+    virtual ~BodySink() = default;
+    /// Appends `bytes`. Throws vpsmail::Error (no_space, temporary) naming what failed.
+    virtual void write(std::string_view bytes) = 0;
+};
+
 /// The synchronous questions. Called on the session's thread; each must be cheap (in-memory
 /// indexes, no disk or network waits). A port may throw vpsmail::Error: the session answers
 /// with reply_for(error) (a temporary error gives 451 4.3.0, an unexpected one 421 and close).
@@ -81,6 +95,12 @@ public:
     /// full. Asked only when the client declared a size within the limit. The default
     /// implementation accepts.
     virtual Verdict check_space(std::uint64_t /*size*/) { return Verdict::accept(); }
+
+    /// The message text passed the session's memory_limit: where it goes from now on (all of
+    /// it, the session's Received header first). nullptr, the default, keeps it in memory.
+    /// May do file I/O, once per big message. Throws vpsmail::Error as BodySink::write does:
+    /// the session reads the text to its end and refuses it with reply_for(error).
+    virtual std::shared_ptr<BodySink> spill_body() { return nullptr; }
 };
 
 /// Slow effect: verify a password (crypt(3), throttling).
@@ -96,7 +116,9 @@ enum class PasswordResult { ok, bad, temporary_failure };
 /// `message` starts with the session's own Received header (RFC 5321 4.4).
 struct Deliver {
     Envelope envelope;
-    std::string message;
+    std::string message;             ///< empty when `spilled` holds the text
+    /// Set when the text outgrew the session's memory_limit: all of it is in there.
+    std::shared_ptr<BodySink> spilled;
     std::string authenticated_user;  ///< empty when not authenticated
     /// The text holds octets >= 0x80 that MAIL did not declare (no BODY=8BITMIME, BINARYMIME
     /// or SMTPUTF8); envelope.body says 8BITMIME all the same, as the text is.

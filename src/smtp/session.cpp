@@ -33,6 +33,9 @@ constexpr unsigned ends_group = 2;
 // (`printf 'EHLO x\r\nQUIT\r\n' | nc`) would otherwise wait for the timeout.
 constexpr unsigned runs_early = 4;
 
+// Postfix's hopcount_limit: more trace fields than this is a mail loop (RFC 5321 6.3).
+constexpr std::size_t max_hops = 50;
+
 bool has_8bit(std::string_view text) noexcept {
     return std::any_of(text.begin(), text.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; });
 }
@@ -223,6 +226,7 @@ void Session::send(const Reply& r) {
     if (r.closes()) {
         state_ = State::closed;
         input_.clear();
+        reset_transaction();  // a spilled text goes now, not when the driver drops the session
         // An effect not yet handed out must not run: no reply could report it (a message
         // delivered then would arrive twice when the client retries).
         if (action_) {
@@ -239,6 +243,7 @@ void Session::close(const Reply& r) {
     if (state_ != State::closed) {  // a reply that is not 421 (QUIT's 221)
         state_ = State::closed;
         input_.clear();
+        reset_transaction();
     }
 }
 
@@ -425,10 +430,15 @@ void Session::cmd_data(const Command& command) {
 }
 
 void Session::take_data() {
-    const std::size_t before = message_.size();
-    auto progress = decoder_->decode(input_.peek(), message_);
+    // Decoded straight into message_ while the text is in memory (the small, common case);
+    // once it is spilled, one piece at a time.
+    const bool in_memory = !spill_ && !text_error_;
+    std::string& out = in_memory ? message_ : piece_;
+    if (!in_memory) piece_.clear();
+    const std::size_t before = out.size();
+    auto progress = decoder_->decode(input_.peek(), out);
     input_.consume(progress.consumed);
-    if (!eight_bit_) eight_bit_ = has_8bit(std::string_view(message_).substr(before));
+    add_text(std::string_view(out).substr(before), in_memory);
     if (!progress.done) return;
     // RFC 5321 4.1.1.4: read to the end of the data, then refuse what must be refused.
     bool bare = decoder_->bare_cr() || decoder_->bare_lf();
@@ -436,6 +446,31 @@ void Session::take_data() {
     bool nul = decoder_->nul();
     decoder_.reset();
     finish_message(bare, too_big, nul);
+}
+
+// The text of the message, as it comes (`in_message`: already appended to message_): held in
+// memory up to memory_limit, then handed to the port's sink (DESIGN.md section 9). A sink that
+// fails leaves the text to be read and refused.
+void Session::add_text(std::string_view text, bool in_message) {
+    if (!eight_bit_) eight_bit_ = has_8bit(text);
+    hops_.scan(text);
+    if (text_error_) return;
+    try {
+        if (spill_) return spill_->write(text);
+        if (!in_message) message_.append(text);
+        if (message_.size() <= config_.memory_limit || keep_in_memory_) return;
+        spill_ = ports_.spill_body();
+        if (!spill_) {
+            keep_in_memory_ = true;
+            return;
+        }
+        spill_->write(message_);
+        std::string().swap(message_);  // the memory goes back, not only the bytes
+    } catch (const Error& e) {
+        text_error_ = reply_for(e);
+        spill_.reset();
+        std::string().swap(message_);
+    }
 }
 
 void Session::cmd_bdat(const Command& command) {
@@ -480,8 +515,8 @@ void Session::take_chunk() {
             bdat_error_ = reply(ReplyId::size_exceeded);
         } else {
             chunk_newlines_.scan(piece);
-            if (!eight_bit_) eight_bit_ = has_8bit(piece);
-            message_.append(piece);
+            add_text(piece, false);
+            if (text_error_) bdat_error_ = text_error_;
         }
     }
     chunk_left_ -= piece.size();
@@ -642,20 +677,30 @@ void Session::finish_message(bool bare_newline, bool too_big, bool nul) {
     // RFC 6152 3: octets >= 0x80 need BODY=8BITMIME (BINARYMIME and SMTPUTF8 allow them too).
     const bool declared = envelope_.body == Body::eight_bit_mime || envelope_.body == Body::binary_mime || envelope_.smtputf8;
     const bool undeclared_8bit = eight_bit_ && !declared;
-    std::optional<ReplyId> refusal;
+    hops_.finish();
+    std::size_t hops = 0;
+    for (const auto& r : envelope_.recipients) hops = std::max(hops, hops_.delivered_to(r.address.str()));
+    hops += hops_.received();
+    std::optional<Reply> refusal;
     if (early_text_) {
         // RFC 2920 3.1: text sent before the 354 is no message. Its end mark is where the
         // client stands again: what follows it may be pipelined after content.
-        refusal = ReplyId::improper_pipelining;
+        refusal = reply(ReplyId::improper_pipelining);
         early_bytes_ = 0;
     } else if (bare_newline) {
-        refusal = ReplyId::bare_newline_data;  // RFC 5321 2.3.8, DESIGN.md section 10: SMTP smuggling
+        refusal = reply(ReplyId::bare_newline_data);  // RFC 5321 2.3.8, DESIGN.md section 10: SMTP smuggling
     } else if (nul) {
-        refusal = ReplyId::nul_data;  // a NUL ends the text early for some readers: smuggling too
+        refusal = reply(ReplyId::nul_data);  // a NUL ends the text early for some readers: smuggling too
     } else if (too_big) {
-        refusal = ReplyId::size_exceeded;
+        refusal = reply(ReplyId::size_exceeded);
     } else if (undeclared_8bit && config_.strict_8bitmime) {
-        refusal = ReplyId::undeclared_8bit;
+        refusal = reply(ReplyId::undeclared_8bit);
+    } else if (text_error_) {
+        refusal = text_error_;
+    } else if (hops > max_hops) {
+        // RFC 5321 6.3: a loop is refused before anything is stored; Received fields count
+        // the hops, and a Delivered-To naming a recipient a delivery to it that came back.
+        refusal = reply(ReplyId::too_many_hops);
     }
     if (refusal) {
         reset_transaction();
@@ -670,8 +715,10 @@ void Session::finish_message(bool bare_newline, bool too_big, bool nul) {
         deliver.envelope.body = Body::eight_bit_mime;
     deliver.undeclared_8bit = undeclared_8bit;
     deliver.message = std::move(message_);
+    deliver.spilled = std::move(spill_);
     if (authenticated_) deliver.authenticated_user = user_;
     message_.clear();
+    spill_.reset();
     action_ = std::move(deliver);
     pending_ = Pending::delivery;
 }
@@ -697,6 +744,11 @@ void Session::finish_delivery(const DeliveryResult& result) {
 void Session::reset_transaction() {
     envelope_ = Envelope{};
     message_.clear();
+    spill_.reset();  // the sink's file goes with it
+    keep_in_memory_ = false;
+    text_error_.reset();
+    std::string().swap(piece_);
+    hops_ = HopCounter{};
     decoder_.reset();
     chunk_left_ = 0;
     chunk_last_ = false;

@@ -3,6 +3,8 @@
 MX delivery into Maildirs, submission with STARTTLS and AUTH, implicit TLS, relay refusal,
 bad input, limits, timeouts, CLI changes seen at once, SIGTERM and crash safety."""
 
+import email
+import email.policy
 import errno
 import json
 import os
@@ -15,7 +17,7 @@ import subprocess
 import time
 import unittest
 
-from server import HASH, Server, maildir_files, seeded_world
+from server import HASH, Server, maildir_files, seeded_world, wait_for
 from harness import BIN, World, require_binary
 
 MESSAGE = (b"From: Ann <ann@remote.test>\r\nTo: bob@example.test\r\nSubject: hello\r\n"
@@ -341,6 +343,109 @@ class LimitsAndFaults(ServeTest):
         sock.close()
         with self.smtp() as s:
             self.assertEqual(s.noop()[0], 250)
+
+
+class RefusedAfterData(ServeTest):
+    """RFC 5321 6.1: after the 250 for DATA, a recipient refused at end of data beside an
+    accepted one is the server's: bounced with a DSN, or queued and retried."""
+    config = '[queue]\nretry_min = "1s"\nretry_max = "2s"\n'
+
+    def setUp(self):
+        super().setUp()
+        self.w.ok("user", "add", "alice@example.test", "--password-hash", HASH)
+
+    def test_quota_crossed_beside_an_accepted_recipient_bounces_with_a_dsn(self):
+        self.w.ok("user", "quota", "bob@example.test", "1K")
+        with self.smtp() as s:
+            refused = s.sendmail("ann@example.test", ["alice@example.test", "bob@example.test"], MESSAGE + b"y" * 3000 + b"\r\n")
+        self.assertEqual(refused, {})
+        self.assertEqual(len(maildir_files(self.w, "alice@example.test")), 1)
+        self.assertEqual(maildir_files(self.w, "bob@example.test"), [])
+        self.assertRegex(self.server.log(), r'not_delivered .*rcpt=bob@example\.test reply="552 5\.2\.2 .*then=dsn')
+        # ann is local: the queue runner delivers her DSN (RFC 3464) to her Maildir.
+        files = wait_for(lambda: maildir_files(self.w, "ann@example.test"), what="the DSN for ann; log:\n" + self.server.log())
+        dsn = email.message_from_bytes(self.read(files[0]), policy=email.policy.compat32)
+        self.assertEqual(dsn.get_content_type(), "multipart/report")
+        status = [p for p in dsn.get_payload() if p.get_content_type() == "message/delivery-status"][0]
+        recipients = status.get_payload()[1:]
+        self.assertEqual(len(recipients), 1)
+        self.assertEqual(recipients[0]["Final-Recipient"].lower(), "rfc822; bob@example.test")
+        self.assertEqual(recipients[0]["Action"], "failed")
+        self.assertEqual(recipients[0]["Status"], "5.2.2")
+        wait_for(lambda: json.loads(self.w.ok("--json", "queue", "list")) == [], what="the queue to drain")
+
+    def test_maildir_error_beside_an_accepted_recipient_is_queued_and_retried(self):
+        # bob's Maildir cannot be made: a file is in its way, a temporary failure.
+        bob = os.path.join(self.w.mail_root, "example.test", "bob")
+        os.makedirs(os.path.dirname(bob), exist_ok=True)
+        with open(bob, "w") as f:
+            f.write("in the way")
+        with self.smtp() as s:
+            refused = s.sendmail("ann@remote.test", ["alice@example.test", "bob@example.test"], MESSAGE)
+        self.assertEqual(refused, {})
+        self.assertEqual(len(maildir_files(self.w, "alice@example.test")), 1)
+        log = self.server.log()
+        self.assertRegex(log, r"delivery_failed .*mailbox=bob@example\.test")
+        self.assertRegex(log, r'not_delivered .*rcpt=bob@example\.test reply="451 4\.3\.0 .*then=retry')
+        queued = json.loads(self.w.ok("--json", "queue", "list"))
+        self.assertEqual([r["address"] for m in queued for r in m["recipients"]], ["bob@example.test"])
+        os.remove(bob)
+        files = wait_for(lambda: maildir_files(self.w, "bob@example.test"), what="bob's retried copy; log:\n" + self.server.log())
+        self.assertIn(b"Hello Bob.", self.read(files[0]))
+        self.assertIn(b"Return-Path: <ann@remote.test>", self.read(files[0]))
+        self.assertEqual(len(maildir_files(self.w, "alice@example.test")), 1)  # no second copy for alice
+        wait_for(lambda: json.loads(self.w.ok("--json", "queue", "list")) == [], what="the queue to drain")
+
+
+class BigMessages(ServeTest):
+    """DESIGN.md section 9: a message past 256 KiB waits in a file in the spool's tmp/, not in
+    memory, and that file goes on every path."""
+
+    def tmp_files(self):
+        return os.listdir(os.path.join(self.w.dir, "state", "spool", "tmp"))
+
+    def test_big_message_is_delivered_whole_and_its_file_removed(self):
+        body = b"".join(b"line %d of a big message\r\n" % i for i in range(40000))  # about 1 MB
+        message = b"Subject: big\r\n\r\n" + body
+        with self.smtp() as s:
+            self.assertEqual(s.sendmail("ann@remote.test", ["bob@example.test"], message), {})
+        # BDAT too, in three chunks, for a local and a relayed recipient.
+        with self.submit() as s:
+            self.assertEqual(s.mail("bob@example.test")[0], 250)
+            self.assertEqual(s.rcpt("ann@example.test")[0], 250)
+            self.assertEqual(s.rcpt("carl@remote.test")[0], 250)
+            for n, part in enumerate((message[:300000], message[300000:700000], message[700000:])):
+                last = " LAST" if n == 2 else ""
+                s.send(b"BDAT %d%s\r\n" % (len(part), last.encode()) + part)
+                self.assertEqual(s.getreply()[0], 250)
+        for rcpt in ("bob@example.test", "ann@example.test"):
+            files = maildir_files(self.w, rcpt)
+            self.assertEqual(len(files), 1)
+            self.assertTrue(self.read(files[0]).endswith(b"\r\n" + message), rcpt)
+        queued = json.loads(self.w.ok("--json", "queue", "list"))
+        self.assertEqual([r["address"] for m in queued for r in m["recipients"]], ["carl@remote.test"])
+        msg = os.path.join(self.w.dir, "state", "spool", "msg", queued[0]["id"])
+        self.assertTrue(self.read(msg).endswith(b"\r\n" + message))
+        wait_for(lambda: self.tmp_files() == [], what="the spool's tmp/ to be empty: %s" % self.tmp_files())
+
+    def test_client_vanishing_mid_data_leaves_no_file(self):
+        sock = socket.create_connection(("127.0.0.1", self.server.ports["smtp"]), timeout=30)
+        f = sock.makefile("rb")
+        f.readline()
+        sock.sendall(b"EHLO c.test\r\n")
+        while not f.readline().startswith(b"250 "):
+            pass
+        sock.sendall(b"MAIL FROM:<ann@remote.test>\r\nRCPT TO:<bob@example.test>\r\n")
+        f.readline()
+        f.readline()
+        sock.sendall(b"DATA\r\n")
+        self.assertTrue(f.readline().startswith(b"354"))
+        sock.sendall(b"Subject: cut\r\n\r\n" + b"x" * 998 + b"\r\n" + b"y" * 500000)
+        wait_for(lambda: any(n.startswith("body.") for n in self.tmp_files()), what="the spilled text in tmp/")
+        f.close()
+        sock.close()
+        wait_for(lambda: self.tmp_files() == [], what="the spool's tmp/ to be empty: %s" % self.tmp_files())
+        self.assertEqual(maildir_files(self.w, "bob@example.test"), [])
 
 
 class ProgramsAndFiles(ServeTest):

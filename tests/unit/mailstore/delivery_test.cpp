@@ -618,3 +618,26 @@ TEST_CASE("a delivery killed at any point leaves only whole messages in new/", "
         CHECK(vpsmail::mailstore::maildir_usage(m) > 0);
     }
 }
+
+TEST_CASE("an add() that fails leaves the Delivery as it was: the other Maildirs still get the message", "[mailstore][delivery]") {
+    TempDir tmp;
+    const std::string a = tmp.file("a/Maildir"), b = tmp.file("b/Maildir"), c = tmp.file("c/Maildir");
+    fs::create_directories(tmp.file("b"));
+    std::ofstream(b) << "a file in the way";
+    for (const bool first_fails : {true, false}) {
+        INFO((first_fails ? "the first add fails" : "a later add fails"));
+        Delivery d;
+        if (first_fails) CHECK(error_of([&] { d.add(b); }, ErrorKind::temporary).find(b) != std::string::npos);
+        REQUIRE(d.add(a));
+        if (!first_fails) CHECK(error_of([&] { d.add(b); }, ErrorKind::temporary).find(b) != std::string::npos);
+        REQUIRE(d.add(c));
+        const std::string bytes = message_bytes("partial", 5000);
+        d.write(bytes);
+        auto files = d.commit();
+        REQUIRE(files.size() == 2);
+        CHECK(files[0].maildir == a);
+        CHECK(files[1].maildir == c);
+        for (const auto& f : files) check_delivered(f, bytes);
+        CHECK(list(a + "/tmp").empty());
+    }
+}

@@ -461,3 +461,149 @@ TEST_CASE("a delivery refused for a full disk answers 452 4.3.1 and the session 
     feed(s, "NOOP\r\n");
     CHECK(s.take_output() == "250 2.0.0 Ok\r\n");
 }
+
+namespace {
+
+// Ports that spill big messages into memory sinks, counting the sinks alive, and failing on
+// request (a full disk).
+class SpillingPorts : public FakePorts {
+public:
+    struct Sink : BodySink {
+        explicit Sink(SpillingPorts& p) : ports(p) { ++ports.alive; }
+        ~Sink() override { --ports.alive; }
+        void write(std::string_view bytes) override {
+            if (ports.fail_writes) throw Error(ErrorKind::no_space, "disk full");
+            text.append(bytes);
+        }
+        SpillingPorts& ports;
+        std::string text;
+    };
+    int alive = 0;
+    int opened = 0;
+    bool fail_writes = false;
+    std::shared_ptr<BodySink> spill_body() override {
+        ++opened;
+        return std::make_shared<Sink>(*this);
+    }
+};
+
+SessionConfig small_memory() {
+    SessionConfig c = mx_config();
+    c.memory_limit = 1000;
+    return c;
+}
+
+std::string lines(std::size_t n) {
+    std::string out;
+    for (std::size_t i = 0; i < n; ++i) out += "line " + std::to_string(i) + "\r\n";
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("a message past memory_limit goes to the port's sink, whole, in any split", "[smtp][session][spill]") {
+    const std::string body = "Subject: big\r\n\r\n" + lines(500);
+    std::mt19937 random(7);
+    for (const bool bdat : {false, true}) {
+        INFO((bdat ? "BDAT" : "DATA"));
+        SpillingPorts ports;
+        ports.domains.insert("example.org");
+        ports.users["bob@example.org"] = "x";
+        {
+            Session s(small_memory(), ports);
+            s.start();
+            greet(s);
+            std::string wire = "MAIL FROM:<a@remote.example>\r\nRCPT TO:<bob@example.org>\r\n";
+            if (bdat) wire += "BDAT 3000\r\n" + body.substr(0, 3000) + "BDAT " + std::to_string(body.size() - 3000) + " LAST\r\n" + body.substr(3000);
+            else wire += "DATA\r\n";
+            feed(s, wire);
+            if (!bdat) {
+                const std::string text = vpsmail::wire::stuff_data(body);
+                for (std::size_t i = 0; i < text.size();) {
+                    std::size_t n = std::uniform_int_distribution<std::size_t>(1, 700)(random);
+                    feed(s, std::string_view(text).substr(i, n));
+                    i += n;
+                }
+            }
+            auto action = s.take_action();
+            REQUIRE(action);
+            auto& deliver = std::get<Deliver>(*action);
+            CHECK(deliver.message.empty());
+            REQUIRE(deliver.spilled);
+            const auto& sink = dynamic_cast<const SpillingPorts::Sink&>(*deliver.spilled);
+            CHECK(sink.text.starts_with("Received: from c.example"));
+            CHECK(sink.text.ends_with("\r\n" + body));
+            CHECK(ports.opened == 1);
+            s.complete(ports.run(*action));
+            CHECK(s.take_output().ends_with("250 2.0.0 Ok: queued as T1.1\r\n"));
+        }
+        ports.deliveries.clear();
+        CHECK(ports.alive == 0);  // the action and the session let go of it
+    }
+}
+
+TEST_CASE("a small message never opens a sink", "[smtp][session][spill]") {
+    SpillingPorts ports;
+    ports.domains.insert("example.org");
+    ports.users["bob@example.org"] = "x";
+    Session s(small_memory(), ports);
+    s.start();
+    greet(s);
+    feed(s, "MAIL FROM:<a@remote.example>\r\nRCPT TO:<bob@example.org>\r\nDATA\r\n");
+    feed(s, "Subject: small\r\n\r\nhi\r\n.\r\n");
+    auto action = s.take_action();
+    REQUIRE(action);
+    CHECK_FALSE(std::get<Deliver>(*action).spilled);
+    CHECK(std::get<Deliver>(*action).message.ends_with("Subject: small\r\n\r\nhi\r\n"));
+    CHECK(ports.opened == 0);
+}
+
+TEST_CASE("the sink is released on every path that ends a transaction", "[smtp][session][spill]") {
+    const std::string big = lines(300);
+    struct Case {
+        const char* what;
+        std::string after;  // what the client sends once the sink exists
+        bool destroy;       // the session goes (a disconnect)
+    };
+    const Case cases[] = {
+        {"RSET between chunks", "RSET\r\n", false},
+        {"a refused chunk (too big)", "BDAT 2000000 LAST\r\n" + std::string(2000000, 'x'), false},
+        {"a bare LF in the last chunk", "BDAT 4 LAST\r\na\nb\n", false},
+        {"a timeout", "", false},
+        {"a disconnect", "", true},
+    };
+    for (const auto& c : cases) {
+        INFO(c.what);
+        SpillingPorts ports;
+        ports.domains.insert("example.org");
+        ports.users["bob@example.org"] = "x";
+        auto s = std::make_unique<Session>(small_memory(), ports);
+        s->start();
+        greet(*s);
+        feed(*s, "MAIL FROM:<a@remote.example>\r\nRCPT TO:<bob@example.org>\r\nBDAT " + std::to_string(big.size()) + "\r\n" + big);
+        CHECK(ports.alive == 1);
+        if (c.destroy) s.reset();
+        else if (c.after.empty()) s->timeout();
+        else feed(*s, c.after);
+        CHECK(ports.alive == 0);
+        CHECK(ports.deliveries.empty());
+    }
+}
+
+TEST_CASE("a sink that fails gets the text read to its end and refused, and the session goes on", "[smtp][session][spill]") {
+    SpillingPorts ports;
+    ports.domains.insert("example.org");
+    ports.users["bob@example.org"] = "x";
+    ports.fail_writes = true;
+    Session s(small_memory(), ports);
+    s.start();
+    greet(s);
+    feed(s, "MAIL FROM:<a@remote.example>\r\nRCPT TO:<bob@example.org>\r\nDATA\r\n");
+    s.take_output();
+    feed(s, vpsmail::wire::stuff_data(lines(300)));
+    CHECK(s.take_output() == "452 4.3.1 Insufficient system storage, try again later\r\n");
+    CHECK_FALSE(s.take_action());
+    CHECK(ports.alive == 0);
+    feed(s, "NOOP\r\n");
+    CHECK(s.take_output() == "250 2.0.0 Ok\r\n");
+}
