@@ -249,24 +249,24 @@ int serve(Context& ctx, bool foreground) {
     settings.run_as = run_as;
     const std::string log_file = config.paths.state_dir + "/vpsmail.log";
     // The maildrop of local users' sendmail, about once a second from the queue runner's loop
-    // (which runs after the privilege drop: what it writes belongs to the server user).
-    runner.set_tick([&server] {
-        server::pickup_maildrop(server, [&server](const smtp::Envelope& envelope, const std::string& message,
-                                                  const std::vector<server::Refusal>& refused) {
-            std::vector<std::pair<smtp::Recipient, smtp::Reply>> list;
-            for (const auto& r : refused) list.emplace_back(r.recipient, r.reply);
-            server::Peer peer;
-            peer.listener = "sendmail";
-            peer.address = "127.0.0.1";
-            peer.loopback = true;
-            peer.id = envelope.id;
-            try {
-                server::bounce_refused(server, envelope, message, list, peer);
-            } catch (const Error& e) {
-                log::line("queue_failed", {{"id", envelope.id}, {"error", e.what()}, {"detail", e.detail()}});
-            }
-        });
+    // (which runs after the privilege drop: what it writes belongs to the server user); what it
+    // refuses becomes a DSN to the sender.
+    server::MaildropPickup pickup(server, [&server](const smtp::Envelope& envelope, const std::string& message,
+                                                    const std::vector<server::Refusal>& refused) {
+        std::vector<std::pair<smtp::Recipient, smtp::Reply>> list;
+        for (const auto& r : refused) list.emplace_back(r.recipient, r.reply);
+        server::Peer peer;
+        peer.listener = "sendmail";
+        peer.address = "127.0.0.1";
+        peer.loopback = true;
+        peer.id = envelope.id;
+        try {
+            server::bounce_refused(server, envelope, message, list, peer);
+        } catch (const Error& e) {
+            log::line("queue_failed", {{"id", envelope.id}, {"error", e.what()}, {"detail", e.detail()}});
+        }
     });
+    runner.set_tick([&pickup] { pickup.run(); });
     settings.on_ready = [&] {
         if (foreground) return;
         // Detached: the log goes to a file, with times (journald adds its own), and the NUL
