@@ -6,12 +6,13 @@ maildrop of unprivileged users (run as nobody; the server picks it up), -bs over
 
 import json
 import os
+import shutil
 import stat
 import subprocess
 import time
 import unittest
 
-from server import Server, maildir_files, seeded_world
+from server import Server, maildir_files, seeded_world, wait_for
 from harness import BIN, as_nobody, require_binary
 
 PICKUP_TIMEOUT = 20.0
@@ -220,6 +221,65 @@ class Maildrop(SendmailTest):
             self.assertEqual((st.st_uid, stat.S_IMODE(st.st_mode)), (65534, 0o640), "others may not read it")
         # Root's sendmail delivers directly: the cap is the maildrop's.
         self.ok("bob@example.test", stdin=b"Subject: root\n\nhi\n")
+
+
+class RootActions(unittest.TestCase):
+    """What `vpsmail serve` does as root before it drops to [server] user (nobody here)."""
+
+    def setUp(self):
+        require_binary(self)
+        if os.geteuid() != 0:
+            self.skipTest("needs root")
+        self.w = seeded_world()
+        self.addCleanup(self.w.close)
+        os.chmod(self.w.dir, 0o755)  # nobody must reach the state folder and the Maildirs
+        self.server = Server(self.w)
+        self.addCleanup(self.server.kill)
+        with open(self.w.config_path) as f:
+            text = f.read()
+        with open(self.w.config_path, "w") as f:
+            f.write(text.replace('user = ""', 'user = "nobody"'))
+
+    def test_a_store_in_a_folder_of_roots_stops_the_start_and_keeps_its_owner(self):
+        etc = os.path.join(self.w.dir, "etc")
+        os.mkdir(etc, 0o755)
+        db = os.path.join(etc, "vpsmail.db")
+        shutil.copy(self.w.db, db)
+        p = subprocess.run([BIN, "--config", self.w.config_path, "--db", db, "serve", "--foreground"],
+                           capture_output=True, text=True, env=self.w.env(), timeout=60, stdin=subprocess.DEVNULL)
+        self.assertEqual(p.returncode, 78, p.stderr)
+        lines = p.stderr.strip().splitlines()
+        self.assertEqual(len([l for l in lines if l.startswith("vpsmail:")]), 1, p.stderr)
+        self.assertIn("the store's folder %s is not writable by [server] user nobody" % etc, p.stderr)
+        self.assertIn("[store] path", p.stderr)
+        self.assertEqual(os.stat(etc).st_uid, 0, "a folder vpsmail did not make keeps its owner")
+        self.assertEqual(os.stat(self.w.dir).st_uid, 0)
+
+    def test_a_link_in_the_maildrop_leads_root_nowhere(self):
+        self.server.start()
+        self.assertEqual(self.server.stop(), 0)
+        maildrop = os.path.join(self.w.dir, "state", "spool", "maildrop")
+        self.assertEqual(os.stat(maildrop).st_uid, 65534)
+        # nobody's trap: the older quarantine folder, pointing at a folder of root's files.
+        trap = os.path.join(self.w.dir, "trap")
+        os.mkdir(trap, 0o755)
+        with open(os.path.join(trap, "secret"), "w") as f:
+            f.write("root's\n")
+        os.symlink(trap, os.path.join(maildrop, "corrupt"))
+        os.lchown(os.path.join(maildrop, "corrupt"), 65534, 65534)
+        # and a file of root's inside the maildrop: a user's file, whoever wrote it
+        with open(os.path.join(maildrop, "0-0"), "w") as f:
+            f.write("garbage\n")
+        os.chown(self.w.db, 0, 0)  # something for give_to to do
+        self.server.start()
+        corrupt = os.path.join(self.w.dir, "state", "spool", "corrupt")
+        wait_for(lambda: [n for n in os.listdir(corrupt) if n.startswith("maildrop.")], what="the quarantine")
+        self.assertEqual(os.listdir(trap), ["secret"])
+        self.assertEqual(os.stat(os.path.join(trap, "secret")).st_uid, 0, "nothing behind the link was given away")
+        self.assertEqual(os.stat(trap).st_uid, 0)
+        self.assertEqual(os.stat(self.w.db).st_uid, 65534, "the store is given to the server user")
+        self.assertEqual(stat.S_IMODE(os.stat(corrupt).st_mode), 0o700)
+        self.assertEqual(self.server.stop(), 0)
 
 
 class Modes(SendmailTest):
