@@ -188,12 +188,12 @@ class Maildrop(SendmailTest):
         if os.geteuid() != 0:
             self.skipTest("needs root to write a file in another user's name")
         # Written past sendmail's checks (a user may write the maildrop by hand): a bare CR.
-        path = os.path.join(self.maildrop(), "65534-0")
-        with open(path + ".part", "wb") as f:
+        part = os.path.join(self.w.dir, "part")  # written outside, renamed in whole
+        with open(part, "wb") as f:
             f.write(b"vpsmail-maildrop 1\ncreated %d\nsender ann@example.test\nrcpt bob@example.test\nend\n"
                     b"Subject: smuggled\r\n\r\nbare\rCR\r\n" % int(time.time()))
-        os.chown(path + ".part", 65534, 65534)
-        os.rename(path + ".part", path)
+        os.chown(part, 65534, 65534)
+        os.rename(part, os.path.join(self.maildrop(), "65534-0"))
         dsn = self.wait_for_message("ann@example.test")
         self.assertIn(b"bob@example.test", dsn)
         self.assertIn(b"bare CR", dsn)
