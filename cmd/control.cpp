@@ -72,13 +72,21 @@ std::optional<std::string> ask_server(const Config& config, std::string_view req
     return reply;
 }
 
-bool request_flush(const Config& config) noexcept {
+namespace {
+
+bool request(const Config& config, std::string_view what) noexcept {
     try {
-        auto reply = ask_server(config, "flush", 1000);
+        auto reply = ask_server(config, what, 1000);
         return reply && reply->starts_with("ok");
     } catch (...) {
         return false;  // a submitting program must not fail because the server is slow
     }
 }
+
+}  // namespace
+
+bool request_flush(const Config& config) noexcept { return request(config, "flush"); }
+
+bool request_nudge(const Config& config) noexcept { return request(config, "nudge"); }
 
 }  // namespace vpsmail::cli

@@ -19,8 +19,14 @@ std::string control_socket_path(const Config& config);
 /// Throws Error(temporary) when a server is there but does not answer within `timeout_ms`.
 std::optional<std::string> ask_server(const Config& config, std::string_view request, int timeout_ms = 10000);
 
-/// Asks the running server to try its queue now (after sendmail spooled mail). False when no
-/// server answered "ok" within a second (none runs: not an error). Never throws.
+/// Asks the running server to try its whole queue now, due or not (`sendmail -q`, like
+/// `postqueue -f`). False when no server answered "ok" within a second (none runs: not an
+/// error). Never throws.
 bool request_flush(const Config& config) noexcept;
+
+/// Tells the running server that sendmail spooled mail or filled the maildrop: it looks at
+/// once, but tries only what is due (deferred messages keep their backoff). As request_flush
+/// otherwise.
+bool request_nudge(const Config& config) noexcept;
 
 }  // namespace vpsmail::cli

@@ -272,8 +272,7 @@ public:
 // Maildrop mode's Conversation: the real smtp::Session, whose Deliver writes a maildrop file.
 class DropConversation final : public server::Conversation {
 public:
-    DropConversation(const Config& config, const Submitter& who, std::string id)
-        : config_(config), who_(who), session_(session_config(config, std::move(id)), ports_) {}
+    DropConversation(const Config& config, std::string id) : config_(config), session_(session_config(config, std::move(id)), ports_) {}
 
     void start() override { session_.start(); }
     void receive(std::string_view bytes) override { session_.receive(std::span<const char>(bytes.data(), bytes.size())); }
@@ -316,14 +315,17 @@ private:
     smtp::DeliveryResult drop(const smtp::Deliver& action) {
         server::MaildropEntry entry;
         entry.created = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-        entry.uid = static_cast<std::uint32_t>(who_.uid);
-        entry.user = who_.login;
         entry.sender = action.envelope.return_path ? action.envelope.return_path->str() : std::string();
         for (const auto& r : action.envelope.recipients) entry.recipients.push_back(r.address.str());
         entry.message = action.message;
         smtp::DeliveryResult result;
+        // What the pickup would bounce is refused now, while the client can still hear it.
+        if (auto refusal = server::check_local_message(entry.message, entry.recipients.size(), config_.limits)) {
+            result.recipients.assign(entry.recipients.size(), smtp::Verdict::refuse(*refusal));
+            return result;
+        }
         try {
-            server::write_maildrop(config_.paths.spool_dir, entry);
+            server::write_maildrop(config_.paths.spool_dir, entry, config_.limits);
             result.recipients.assign(entry.recipients.size(), smtp::Verdict::accept());
         } catch (const Error& e) {
             result.recipients.assign(entry.recipients.size(), smtp::Verdict::refuse(smtp::Reply{451, "4.3.0", e.what()}));
@@ -332,7 +334,6 @@ private:
     }
 
     const Config& config_;
-    Submitter who_;
     DropPorts ports_;
     smtp::Session session_;
 };
@@ -363,7 +364,7 @@ int verify(Context& ctx, const Options& o) {
     return all ? EX_OK : EX_NOUSER;
 }
 
-int smtp_stdio(Context& ctx, const Submitter& who) {
+int smtp_stdio(Context& ctx) {
     const Config config = ctx.config();
     const std::string id = fmt::format("sendmail.{}", random_hex(6));
     become_server_user(config);
@@ -374,25 +375,24 @@ int smtp_stdio(Context& ctx, const Submitter& who) {
         server::Server server(config, db);
         auto conversation = server.smtp_service("sendmail").open(local_peer(id));
         run_stdio(*conversation);
-        request_flush(config);
+        request_nudge(config);
         return EX_OK;
     }
-    DropConversation conversation(config, who, id);
+    DropConversation conversation(config, id);
     run_stdio(conversation);
     return EX_OK;
 }
 
-// Writes the message for the server to pick up. Throws Error.
-void drop(const Config& config, const Submitter& who, const std::optional<Address>& sender, const std::vector<Address>& recipients,
+// Writes the message for the server to pick up (its owner, this process's user, is the
+// submitter). Throws Error.
+void drop(const Config& config, const std::optional<Address>& sender, const std::vector<Address>& recipients,
           const std::string& message) {
     server::MaildropEntry entry;
     entry.created = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-    entry.uid = static_cast<std::uint32_t>(who.uid);
-    entry.user = who.login;
     entry.sender = sender ? sender->str() : std::string();
     for (const auto& r : recipients) entry.recipients.push_back(r.str());
     entry.message = message;
-    server::write_maildrop(config.paths.spool_dir, entry);
+    server::write_maildrop(config.paths.spool_dir, entry, config.limits);
 }
 
 int deliver(Context& ctx, const Options& o, const Submitter& who) {
@@ -438,11 +438,15 @@ int deliver(Context& ctx, const Options& o, const Submitter& who) {
     }
     if (submission.recipients.empty())
         throw Error(ErrorKind::bad_data, "-t: the message has no recipient in its To, Cc or Bcc fields");
+    // The pickup's own checks, so that what is accepted here never bounces there.
+    if (auto refusal = server::check_local_message(submission.message, submission.recipients.size(), config.limits))
+        throw Error(ErrorKind::bad_data, refusal->text);
 
     become_server_user(config);
     const std::string db = ctx.db_path();
     if (!may_deliver_directly(db, config.paths.spool_dir)) {
-        drop(config, who, sender, submission.recipients, submission.message);
+        drop(config, sender, submission.recipients, submission.message);
+        request_nudge(config);
         return EX_OK;
     }
 
@@ -468,25 +472,25 @@ int deliver(Context& ctx, const Options& o, const Submitter& who) {
         log::line("sendmail", {{"id", id}, {"uid", std::to_string(who.uid)}, {"user", who.login},
                                {"from", sender ? sender->str() : std::string()},
                                {"recipients", std::to_string(action.envelope.recipients.size())}});
-        result = server::deliver_message(server, action, local_peer("sendmail." + id));
+        // Local mailboxes that fail for now are queued: the queue runner retries them.
+        result = server::deliver_message(server, action, local_peer("sendmail." + id), server::OnTemporaryFailure::queue);
     }
 
-    // Temporary failures go to the maildrop: the server tries them again. Permanent ones are
-    // the caller's to hear about, one line each.
-    std::vector<Address> retry;
+    // Refusals are the caller's to hear about, one line each; temporary ones (not even the
+    // queue could take them) make it try again later.
     std::vector<std::string> refused;
+    bool temporary = false;
     for (std::size_t i = 0; i < result.recipients.size() && i < action.envelope.recipients.size(); ++i) {
         const auto& v = result.recipients[i];
         if (v.accepted()) continue;
-        if (v.refusal->temporary()) retry.push_back(action.envelope.recipients[i].address);
-        else refused.push_back(fmt::format("{}: {} {} {}", action.envelope.recipients[i].address.str(), v.refusal->code,
-                                           v.refusal->status, v.refusal->text));
+        temporary = temporary || v.refusal->temporary();
+        refused.push_back(fmt::format("{}: {} {} {}", action.envelope.recipients[i].address.str(), v.refusal->code,
+                                      v.refusal->status, v.refusal->text));
     }
-    if (!retry.empty()) drop(config, who, sender, retry, submission.message);
-    if (retry.size() + refused.size() < result.recipients.size()) request_flush(config);
+    if (refused.size() < result.recipients.size()) request_nudge(config);
     if (refused.empty()) return EX_OK;
     for (std::size_t i = 0; i + 1 < refused.size(); ++i) std::fprintf(stderr, "vpsmail: %s\n", refused[i].c_str());
-    throw Error(ErrorKind::no_such_user, refused.back());
+    throw Error(temporary ? ErrorKind::temporary : ErrorKind::no_such_user, refused.back());
 }
 
 }  // namespace
@@ -504,7 +508,7 @@ int sendmail(Context& ctx, const std::vector<std::string>& args) {
     case Mode::newaliases: return newaliases();
     case Mode::verify: return verify(ctx, o);
     case Mode::flush: request_flush(ctx.config()); return EX_OK;
-    case Mode::smtp_stdio: return smtp_stdio(ctx, who);
+    case Mode::smtp_stdio: return smtp_stdio(ctx);
     case Mode::deliver: break;
     }
     return deliver(ctx, o, who);

@@ -16,6 +16,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <condition_variable>
 #include <mutex>
@@ -29,20 +30,25 @@
 #include <optional>
 #include <sstream>
 #include <sys/sysmacros.h>
+#include <grp.h>
 #include <pwd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <tuple>
 #include <sysexits.h>
 #include <unistd.h>
 
 namespace vpsmail::cli {
 namespace {
 
-void make_folder(const std::string& path) {
-    // Parents first; each new one 0700.
+// Makes `path` and its missing parents, each new one 0700, and adds each one it made to
+// `created`: what vpsmail made is what it may later give to [server] user.
+void make_folder(const std::string& path, std::vector<std::string>& created) {
     for (std::size_t slash = path.find('/', 1); ; slash = path.find('/', slash + 1)) {
         const std::string part = slash == std::string::npos ? path : path.substr(0, slash);
-        if (::mkdir(part.c_str(), 0700) != 0 && errno != EEXIST) {
+        if (::mkdir(part.c_str(), 0700) == 0) {
+            created.push_back(part);
+        } else if (errno != EEXIST) {
             const int err = errno;
             throw Error(errno_kind(err), fmt::format("cannot create folder {}", part), errno_text(part, err));
         }
@@ -55,57 +61,172 @@ std::string parent_of(const std::string& path) {
     return slash == std::string::npos || slash == 0 ? std::string("/") : path.substr(0, slash);
 }
 
-// As root, the files serve needs are handed to [server] user before it drops to that user:
-// the state folder, the store and its side files, the spool, the TLS files, and the Maildir
-// folders (two levels under mail_root: deliveries make them as [server] user, but an admin
-// may have copied Maildirs in as root, or an older vpsmail made them at `user add`). Files of
-// other owners than root are left alone.
-void give_to(uid_t uid, gid_t gid, const Config& c, const std::string& db) {
-    auto take = [&](const std::string& path) {
-        struct stat st {};
-        if (::lstat(path.c_str(), &st) == 0 && st.st_uid == 0 && !S_ISLNK(st.st_mode) && ::lchown(path.c_str(), uid, gid) != 0)
-            throw Error(ErrorKind::permission, fmt::format("cannot give {} to [server] user", path), errno_text(path, errno));
+std::string base_of(const std::string& path) { return path.substr(path.rfind('/') + 1); }
+
+// `path` is `folder` or inside it.
+bool within(const std::string& path, const std::string& folder) {
+    return path == folder || path.rfind(folder + "/", 0) == 0;
+}
+
+// A descriptor closed when it goes out of scope.
+struct Fd {
+    int fd = -1;
+    explicit Fd(int f) : fd(f) {}
+    Fd(Fd&& other) noexcept : fd(other.fd) { other.fd = -1; }
+    Fd(const Fd&) = delete;
+    Fd& operator=(const Fd&) = delete;
+    ~Fd() {
+        if (fd >= 0) ::close(fd);
+    }
+};
+
+// DESIGN.md section 10: root follows no path that an unprivileged user can change. Opens the
+// folder `path` one component at a time with O_NOFOLLOW; a symbolic link is followed only when
+// root owns it and the folder that holds it, and nobody else may write there (/var/run).
+// Returns the descriptor, or -1 with errno set (ELOOP for a link not followed).
+int open_folder(const std::string& path) {
+    int fd = ::open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    for (std::size_t pos = 1; fd >= 0 && pos < path.size();) {
+        const std::size_t slash = path.find('/', pos);
+        const std::string part = path.substr(pos, slash == std::string::npos ? std::string::npos : slash - pos);
+        pos = slash == std::string::npos ? path.size() : slash + 1;
+        if (part.empty() || part == ".") continue;
+        int next = ::openat(fd, part.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (next < 0 && (errno == ELOOP || errno == ENOTDIR)) {
+            struct stat holder {}, link {};
+            if (::fstat(fd, &holder) == 0 && holder.st_uid == 0 && (holder.st_mode & 022) == 0 &&
+                ::fstatat(fd, part.c_str(), &link, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(link.st_mode) && link.st_uid == 0)
+                next = ::openat(fd, part.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+            else
+                errno = ELOOP;
+        }
+        const int err = errno;
+        ::close(fd);
+        fd = next;
+        errno = err;
+    }
+    return fd;
+}
+
+// May [server] user create files in `folder` (write and search), by its mode bits?
+bool writable_by(const std::string& folder, const struct passwd& pw) {
+    struct stat st {};
+    if (::stat(folder.c_str(), &st) != 0) return false;
+    if (st.st_uid == pw.pw_uid) return (st.st_mode & 0300) == 0300;
+    int count = 64;
+    std::vector<gid_t> groups(static_cast<std::size_t>(count));
+    if (::getgrouplist(pw.pw_name, pw.pw_gid, groups.data(), &count) < 0) {
+        groups.resize(static_cast<std::size_t>(count));
+        ::getgrouplist(pw.pw_name, pw.pw_gid, groups.data(), &count);
+    }
+    groups.resize(static_cast<std::size_t>(std::max(count, 0)));
+    if (std::find(groups.begin(), groups.end(), st.st_gid) != groups.end()) return (st.st_mode & 0030) == 0030;
+    return (st.st_mode & 0003) == 0003;
+}
+
+// As root, what serve needs is handed to [server] user before it drops to that user, and only
+// what vpsmail itself made for that purpose (DESIGN.md section 10): the state folder and all
+// in it, the folders this start created (`created`), the store and its side files, the spool
+// and the files root wrote there while no server ran (queue commands, sendmail), the TLS files
+// serve made, the Maildir folders (two levels under mail_root: deliveries make them as [server]
+// user, but an admin may have copied Maildirs in as root). Never the folder of a store or mail
+// root elsewhere (/etc/vpsmail): start stops when [server] user cannot write there. Never
+// anything inside the world-writable maildrop. Files of other owners than root are left alone;
+// every folder is opened without following links (open_folder, openat + O_NOFOLLOW).
+void give_to(const struct passwd& pw, const Config& c, const std::string& db, const std::vector<std::string>& created) {
+    const uid_t uid = pw.pw_uid;
+    const gid_t gid = pw.pw_gid;
+    auto ours = [&](const std::string& folder) {
+        return within(folder, c.paths.state_dir) || std::find(created.begin(), created.end(), folder) != created.end();
     };
-    auto children = [](const std::string& dir) {
+    for (const auto& [folder, what, key] : {std::tuple{parent_of(db), "the store's folder", "[store] path"},
+                                           std::tuple{c.paths.mail_root, "the mail root", "[paths] mail_root"}})
+        if (!ours(folder) && !writable_by(folder, pw))
+            throw Error(ErrorKind::config,
+                        fmt::format("{} {} is not writable by [server] user {}, and vpsmail gives away no folder it did not make: "
+                                    "point {} into a folder of vpsmail's own (the default is under {}), or make {} writable by {}",
+                                    what, folder, pw.pw_name, key, c.paths.state_dir, folder, pw.pw_name));
+
+    auto fail = [](const std::string& path, int err) {
+        return Error(ErrorKind::permission, fmt::format("cannot give {} to [server] user", path), errno_text(path, err));
+    };
+    // The entry `name` of the folder `dir` (at `path`), when root owns it and it is a file or a folder.
+    auto take_at = [&](int dir, const std::string& name, const std::string& path) {
+        struct stat st {};
+        if (::fstatat(dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || st.st_uid != 0) return;
+        if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) return;
+        if (::fchownat(dir, name.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW) != 0) throw fail(path, errno);
+    };
+    auto take_fd = [&](const Fd& folder, const std::string& path) {
+        struct stat st {};
+        if (folder.fd < 0 || ::fstat(folder.fd, &st) != 0 || st.st_uid != 0) return;
+        if (::fchown(folder.fd, uid, gid) != 0) throw fail(path, errno);
+    };
+    // A folder by its path; an absent one is nothing to give.
+    auto take_folder = [&](const std::string& path) {
+        Fd folder(open_folder(path));
+        if (folder.fd < 0 && errno != ENOENT) throw fail(path, errno);
+        take_fd(folder, path);
+        return folder;
+    };
+    auto sub = [](const Fd& dir, const char* name) {
+        return Fd(dir.fd < 0 ? -1 : ::openat(dir.fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    };
+    auto children = [](const Fd& dir) {
         std::vector<std::string> out;
-        if (DIR* d = ::opendir(dir.c_str())) {
+        if (dir.fd < 0) return out;
+        if (DIR* d = ::fdopendir(::dup(dir.fd))) {
             while (dirent* e = ::readdir(d)) {
                 std::string name = e->d_name;
-                if (name != "." && name != "..") out.push_back(dir + "/" + name);
+                if (name != "." && name != "..") out.push_back(name);
             }
             ::closedir(d);
         }
         return out;
     };
-    take(c.paths.state_dir);
-    take(parent_of(db));
-    for (const char* suffix : {"", "-wal", "-shm", "-gen"}) take(db + suffix);
-    take(c.paths.spool_dir);
-    take(c.paths.spool_dir + "/lock");
-    // Files root wrote while no server ran (queue commands, sendmail) too.
-    for (const char* sub : {"/tmp", "/msg", "/env", "/corrupt", "/maildrop", "/maildrop/corrupt"}) {
-        take(c.paths.spool_dir + sub);
-        for (const auto& file : children(c.paths.spool_dir + sub)) take(file);
+
+    take_folder(c.paths.state_dir);
+    for (const auto& folder : created) take_folder(folder);
+    {
+        Fd store = ours(parent_of(db)) ? take_folder(parent_of(db)) : Fd(open_folder(parent_of(db)));
+        for (const char* suffix : {"", "-wal", "-shm", "-gen"}) take_at(store.fd, base_of(db) + suffix, db + suffix);
+    }
+    Fd spool = take_folder(c.paths.spool_dir);
+    take_at(spool.fd, "lock", c.paths.spool_dir + "/lock");
+    for (const char* name : {"tmp", "msg", "env", "corrupt"}) {
+        Fd folder = sub(spool, name);
+        const std::string path = c.paths.spool_dir + "/" + name;
+        take_fd(folder, path);
+        for (const auto& file : children(folder)) take_at(folder.fd, file, path + "/" + file);
+    }
+    {
+        // The maildrop folder only: its files are the local users' (and stay so).
+        Fd maildrop = sub(spool, "maildrop");
+        take_fd(maildrop, c.paths.spool_dir + "/maildrop");
+        if (maildrop.fd >= 0) ::fchmod(maildrop.fd, 03733);  // setgid: new files get the server's group
     }
     // TLS files only where serve made them: a certificate elsewhere (/etc/letsencrypt/...)
     // keeps its owner, and must be readable by the user (or loaded before the drop: it is).
-    const std::string mine = c.paths.state_dir + "/";
     for (const std::string& file : {c.tls.cert, c.tls.key})
-        if (file.rfind(mine, 0) == 0) {
-            take(parent_of(file));
-            take(file);
+        if (within(file, c.paths.state_dir)) {
+            Fd folder = take_folder(parent_of(file));
+            take_at(folder.fd, base_of(file), file);
         }
-    take(c.paths.mail_root);
-    for (const auto& domain : children(c.paths.mail_root)) {
-        take(domain);
-        for (const auto& maildir : children(domain)) {
-            take(maildir);
-            for (const char* sub : {"/cur", "/new", "/tmp"}) take(maildir + sub);
+    Fd mail = ours(c.paths.mail_root) ? take_folder(c.paths.mail_root) : Fd(open_folder(c.paths.mail_root));
+    for (const auto& domain : children(mail)) {
+        const std::string domain_path = c.paths.mail_root + "/" + domain;
+        Fd d = sub(mail, domain.c_str());
+        take_fd(d, domain_path);
+        for (const auto& box : children(d)) {
+            const std::string box_path = domain_path + "/" + box;
+            Fd m = sub(d, box.c_str());
+            take_fd(m, box_path);
+            for (const char* folder : {"cur", "new", "tmp"}) take_fd(sub(m, folder), box_path + "/" + folder);
         }
     }
 }
 
-// Every user may reach the maildrop (<spool_dir>/maildrop, mode 1733): the folders above the
+// Every user may reach the maildrop (<spool_dir>/maildrop, mode 3733): the folders above the
 // spool that serve made (the state folder by default) get the search bit for all; listing
 // them stays the server user's. Folders of other owners keep their modes.
 void open_path_to_maildrop(const Config& c) {
@@ -262,7 +383,8 @@ private:
 // serve() after the folders (and, detached, the fork): prepares the store and the certificate,
 // drops to [server] user and runs the listeners until SIGTERM. `caller_stderr`: the terminal
 // of a detaching caller, until we are up; -1 in the foreground.
-int run_server(Context& ctx, const Config& config, const std::string& db, bool foreground, int& caller_stderr) {
+int run_server(Context& ctx, const Config& config, const std::string& db, const std::vector<std::string>& created, bool foreground,
+               int& caller_stderr) {
     store::Store::open(db, store::OpenMode::read_write);  // created and migrated before anyone reads it
     if (net::ensure_certificate(config.tls.cert, config.tls.key, config.server.hostname))
         log::line("certificate_created", {{"cert", config.tls.cert}, {"key", config.tls.key}, {"hostname", config.server.hostname}});
@@ -294,7 +416,7 @@ int run_server(Context& ctx, const Config& config, const std::string& db, bool f
     open_path_to_maildrop(config);
     if (!run_as.empty()) {
         struct passwd* pw = ::getpwnam(run_as.c_str());
-        give_to(pw->pw_uid, pw->pw_gid, config, db);
+        give_to(*pw, config, db, created);
     }
 
     queue::SpoolLock spool_lock = lock_spool(server.spool(), config.paths.spool_dir, caller_stderr);
@@ -313,24 +435,24 @@ int run_server(Context& ctx, const Config& config, const std::string& db, bool f
     settings.max_connections_per_ip = static_cast<std::size_t>(config.limits.max_connections_per_ip);
     settings.run_as = run_as;
     // The maildrop of local users' sendmail, about once a second from the queue runner's loop
-    // (which runs after the privilege drop: what it writes belongs to the server user).
-    runner.set_tick([&server] {
-        server::pickup_maildrop(server, [&server](const smtp::Envelope& envelope, const std::string& message,
-                                                  const std::vector<server::Refusal>& refused) {
-            std::vector<std::pair<smtp::Recipient, smtp::Reply>> list;
-            for (const auto& r : refused) list.emplace_back(r.recipient, r.reply);
-            server::Peer peer;
-            peer.listener = "sendmail";
-            peer.address = "127.0.0.1";
-            peer.loopback = true;
-            peer.id = envelope.id;
-            try {
-                server::bounce_refused(server, envelope, message, list, peer);
-            } catch (const Error& e) {
-                log::line("queue_failed", {{"id", envelope.id}, {"error", e.what()}, {"detail", e.detail()}});
-            }
-        });
+    // (which runs after the privilege drop: what it writes belongs to the server user); what it
+    // refuses becomes a DSN to the sender.
+    server::MaildropPickup pickup(server, [&server](const smtp::Envelope& envelope, const std::string& message,
+                                                    const std::vector<server::Refusal>& refused) {
+        std::vector<std::pair<smtp::Recipient, smtp::Reply>> list;
+        for (const auto& r : refused) list.emplace_back(r.recipient, r.reply);
+        server::Peer peer;
+        peer.listener = "sendmail";
+        peer.address = "127.0.0.1";
+        peer.loopback = true;
+        peer.id = envelope.id;
+        try {
+            server::bounce_refused(server, envelope, message, list, peer);
+        } catch (const Error& e) {
+            log::line("queue_failed", {{"id", envelope.id}, {"error", e.what()}, {"detail", e.detail()}});
+        }
     });
+    runner.set_tick([&pickup] { pickup.run(); });
     PidFile pid_file;
     const std::string config_file = ctx.config_path();
     settings.on_bound = [&] {
@@ -374,9 +496,10 @@ int serve(Context& ctx, bool foreground) {
     // (which SIGHUP re-reads), the store and each default (DESIGN.md section 8).
     Config config = ctx.config();
     const std::string db = ctx.db_path();
+    std::vector<std::string> created;  // the folders made here: the only ones give_to may hand over
     for (const auto& folder : {config.paths.state_dir, config.paths.mail_root, config.paths.spool_dir, parent_of(config.tls.cert),
                                parent_of(config.tls.key), parent_of(db)})
-        make_folder(folder);
+        make_folder(folder, created);
 
     // Detached, every line goes to the log file from the fork on; the caller hears only the
     // listening lines (stdout, through the parent), a wait for the spool lock and a failure.
@@ -415,7 +538,7 @@ int serve(Context& ctx, bool foreground) {
     }
     // A failure to start is also the caller's to hear (main() writes it to the log).
     try {
-        return run_server(ctx, config, db, foreground, caller_stderr);
+        return run_server(ctx, config, db, created, foreground, caller_stderr);
     } catch (const Error& e) {
         if (caller_stderr >= 0) (void)!::dprintf(caller_stderr, "vpsmail: %s\n", e.what());
         throw;

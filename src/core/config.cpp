@@ -261,6 +261,20 @@ const std::vector<Key>& keys() {
         {"limits", "max_recipients", T::integer, none,
          [](Config& c, const toml::node& n, const std::string& w) { c.limits.max_recipients = positive(n, w); },
          [](const Config& c) { return ConfigValue(c.limits.max_recipients); }},
+        {"limits", "max_maildrop_messages", T::integer, none,
+         [](Config& c, const toml::node& n, const std::string& w) {
+             c.limits.max_maildrop_messages = positive(n, w);
+             // sendmail looks at each of a user's slots: keep that a few thousand stat(2)s at most.
+             if (c.limits.max_maildrop_messages > 10000)
+                 fail(w, fmt::format("must be 1 to 10000, not {}", c.limits.max_maildrop_messages));
+         },
+         [](const Config& c) { return ConfigValue(c.limits.max_maildrop_messages); }},
+        {"limits", "max_maildrop_size", T::string, T::integer,
+         [](Config& c, const toml::node& n, const std::string& w) {
+             c.limits.max_maildrop_size = size_value(n, w);
+             if (c.limits.max_maildrop_size < 1024) fail(w, "must be at least 1K");
+         },
+         [](const Config& c) { return ConfigValue(format_size(c.limits.max_maildrop_size)); }},
         {"limits", "max_connections", T::integer, none,
          [](Config& c, const toml::node& n, const std::string& w) { c.limits.max_connections = positive(n, w); },
          [](const Config& c) { return ConfigValue(c.limits.max_connections); }},

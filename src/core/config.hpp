@@ -82,6 +82,8 @@ struct Config {
     struct Limits {
         std::uint64_t max_message_size = 50ull << 20;
         std::int64_t max_recipients = 100;
+        std::int64_t max_maildrop_messages = 100;           ///< per local user waiting in the maildrop
+        std::uint64_t max_maildrop_size = 200ull << 20;      ///< their bytes together
         std::int64_t max_connections = 100;
         std::int64_t max_connections_per_ip = 10;
         std::chrono::seconds command_timeout{300};  ///< RFC 5321 4.5.3.2.7: at least 5 minutes

@@ -380,11 +380,12 @@ void Spool::create() const {
     for (const char* f : folders) make_folder(dir_ + "/" + f);
     // The maildrop (server/maildrop.hpp): any local user drops files in, nobody lists them, and
     // only the owner of a file (or of the folder) removes it, like Postfix's world-writable
-    // maildrop. Others must pass through the spool folder to reach it.
+    // maildrop; setgid, so that every file gets the server's group, which alone may read it.
+    // Others must pass through the spool folder to reach it. Nothing of ours lives inside it:
+    // quarantined files go to corrupt/, which no local user can write.
     const std::string maildrop = dir_ + "/maildrop";
     make_folder(maildrop);
-    make_folder(maildrop + "/corrupt");
-    if (::chmod(maildrop.c_str(), 01733) != 0) throw io_error("set the mode of", maildrop, errno);
+    if (::chmod(maildrop.c_str(), 03733) != 0) throw io_error("set the mode of", maildrop, errno);
     if (::chmod(dir_.c_str(), 0711) != 0) throw io_error("set the mode of", dir_, errno);
 }
 

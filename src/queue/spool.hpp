@@ -38,7 +38,7 @@
 //   dsn-sent failure,delay,success  DSNs already sent for this recipient (never twice)
 //   history 1700000600 451 4.4.1 no answer    one per attempt, oldest first, the last 10 kept
 //   end
-//   <spool_dir>/maildrop/     mode 1733: messages of local users for the server (server/maildrop.hpp)
+//   <spool_dir>/maildrop/     mode 3733: messages of local users for the server (server/maildrop.hpp)
 #pragma once
 
 #include "core/sync_group.hpp"
@@ -151,7 +151,7 @@ public:
     /// Figures for tests and benchmarks: folder fsyncs asked for and made (group commit).
     using SyncCounters = SyncGroup::Counters;
 
-    /// The spool at `dir`; its folders (0700; the spool itself 0711 and maildrop/ 1733) are
+    /// The spool at `dir`; its folders (0700; the spool itself 0711 and maildrop/ 3733) are
     /// made by create(). Copies share one group commit of folder fsyncs. `fsync` empty means
     /// ::fsync (used for folders only).
     explicit Spool(std::string dir, FsyncFunction fsync = {});

@@ -584,6 +584,18 @@ std::string QueueRunner::control(std::string_view request) {
     if (words.empty()) return "error usage empty request\n";
     const std::string verb = words[0];
     try {
+        if (verb == "nudge" && words.size() == 1) {
+            // sendmail spooled or dropped mail: look now, but a deferred message keeps its
+            // backoff (a try that is not due is not made, and so not counted).
+            rescan();
+            {
+                std::lock_guard lock(mutex_);
+                next_ = Clock::time_point{};
+                last_tick_ = Clock::time_point{};  // and the maildrop pickup at the next ready()
+            }
+            wake();
+            return "ok\n";
+        }
         if (verb == "flush" && words.size() == 1) {
             rescan();
             {

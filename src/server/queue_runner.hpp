@@ -45,8 +45,10 @@ public:
     void added(const std::string& id, queue::Envelope envelope, std::uint64_t size);
 
     /// One control-socket request ("flush [ID...]", "retry ID...", "hold ID...",
-    /// "release ID...", "delete ID...", "bounce ID [REASON]"); returns the reply: "ok\n", or
-    /// "error KIND message\n" with KIND an ErrorKind name. Any thread.
+    /// "release ID...", "delete ID...", "bounce ID [REASON]", "nudge"); returns the reply:
+    /// "ok\n", or "error KIND message\n" with KIND an ErrorKind name. "flush" makes every
+    /// recipient due now (the admin's `queue flush`); "nudge" (sendmail's) only looks for new
+    /// messages and the maildrop now, and tries what is due anyway. Any thread.
     std::string control(std::string_view request);
 
     /// Called (any thread) whenever something became due earlier than next_wakeup() said:

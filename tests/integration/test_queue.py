@@ -279,6 +279,35 @@ class DeferTest(Pair):
         self.wait_queue_empty()
 
 
+class NudgeTest(Pair):
+    sender_queue = 'retry_min = "1h"\nretry_max = "2h"\n'
+
+    def test_sendmail_calls_do_not_raise_a_deferred_messages_attempts(self):
+        self.receiver.stop()
+        self.submit(message("old"))
+        old = wait_for(lambda: [m for m in self.queue() if m["recipients"][0]["state"] == "deferred"],
+                       what="a deferred recipient")[0]
+        self.assertEqual(old["recipients"][0]["attempts"], 1)
+        # Four sendmail calls in a row, each queueing a message for the same destination.
+        for i in range(4):
+            p = subprocess.run([BIN, "--config", self.sw.config_path, "--db", self.sw.db, "sendmail", "-f", "ann@example.test",
+                                "carol@remote.test"], input=b"Subject: new %d\n\nhi\n" % i, capture_output=True,
+                               env=self.sw.env(), timeout=60)
+            self.assertEqual((p.returncode, p.stderr), (0, b""))
+        # The server looked at once: every new message was tried (over the same connections
+        # that would have taken the old one, had it been due).
+        wait_for(lambda: len([m for m in self.queue() if m["id"] != old["id"] and m["recipients"][0]["attempts"] >= 1]) == 4,
+                 what="the new messages tried")
+        now = [m for m in self.queue() if m["id"] == old["id"]][0]["recipients"][0]
+        self.assertEqual(now["attempts"], 1, "a sendmail call is no flush")
+        self.assertEqual(now["next_attempt"], old["recipients"][0]["next_attempt"])
+        # The admin's flush tries it now, and counts that one try.
+        self.sw.ok("queue", "flush")
+        wait_for(lambda: [m for m in self.queue() if m["id"] == old["id"]][0]["recipients"][0]["attempts"] == 2,
+                 what="the flushed try")
+        self.assertEqual([m for m in self.queue() if m["id"] == old["id"]][0]["recipients"][0]["attempts"], 2)
+
+
 class ExpiryTest(Pair):
     # Warn after 1 s, give up after 3 s.
     sender_queue = 'retry_min = "1s"\nretry_max = "1s"\nwarn_after = "1s"\nmax_age = "3s"\n'

@@ -6,12 +6,13 @@ maildrop of unprivileged users (run as nobody; the server picks it up), -bs over
 
 import json
 import os
+import shutil
 import stat
 import subprocess
 import time
 import unittest
 
-from server import Server, maildir_files, seeded_world
+from server import Server, maildir_files, seeded_world, wait_for
 from harness import BIN, as_nobody, require_binary
 
 PICKUP_TIMEOUT = 20.0
@@ -128,15 +129,22 @@ class Direct(SendmailTest):
 
 
 class Maildrop(SendmailTest):
-    def test_nobody_submits_through_the_maildrop(self):
+    def as_nobody_or_skip(self):
         prefix = as_nobody()
         if os.geteuid() != 0 or prefix is None:
             self.skipTest("needs root (and setpriv) to run sendmail as nobody")
         # nobody must reach the config file and pass through the test's folder to the maildrop.
         os.chmod(self.w.dir, 0o711)
         os.chmod(self.w.config_path, 0o644)
-        maildrop = os.path.join(self.w.dir, "state", "spool", "maildrop")
-        self.assertEqual(stat.S_IMODE(os.stat(maildrop).st_mode), 0o1733)
+        return prefix
+
+    def maildrop(self):
+        return os.path.join(self.w.dir, "state", "spool", "maildrop")
+
+    def test_nobody_submits_through_the_maildrop(self):
+        prefix = self.as_nobody_or_skip()
+        maildrop = self.maildrop()
+        self.assertEqual(stat.S_IMODE(os.stat(maildrop).st_mode), 0o3733)
         rc, out, err = self.sendmail("-t", "-i", prefix=prefix,
                                      stdin=b"To: bob@example.test\nSubject: from php\n\nhello from www-data\n")
         self.assertEqual((rc, err), (0, ""))
@@ -145,15 +153,12 @@ class Maildrop(SendmailTest):
         self.assertIn(b"(vpsmail, from userid 65534 nobody)", text)
         self.assertIn(b"hello from www-data\r\n", text)
         deadline = time.monotonic() + PICKUP_TIMEOUT
-        while [n for n in os.listdir(maildrop) if n != "corrupt"] and time.monotonic() < deadline:
+        while os.listdir(maildrop) and time.monotonic() < deadline:
             time.sleep(0.05)
-        self.assertEqual(sorted(os.listdir(maildrop)), ["corrupt"], "the picked-up file is removed")
+        self.assertEqual(os.listdir(maildrop), [], "the picked-up file is removed")
 
     def test_nobody_speaks_smtp_through_the_maildrop(self):
-        prefix = as_nobody()
-        if os.geteuid() != 0 or prefix is None:
-            self.skipTest("needs root (and setpriv) to run sendmail as nobody")
-        os.chmod(self.w.dir, 0o711)
+        prefix = self.as_nobody_or_skip()
         dialogue = (b"EHLO php.local\r\nMAIL FROM:<app@example.test>\r\nRCPT TO:<ann@example.test>\r\nDATA\r\n"
                     b"Subject: bs\r\n\r\nvia -bs\r\n.\r\nQUIT\r\n")
         rc, out, err = self.sendmail("-bs", prefix=prefix, stdin=dialogue)
@@ -163,6 +168,118 @@ class Maildrop(SendmailTest):
         text = self.wait_for_message("ann@example.test")
         self.assertIn(b"Return-Path: <app@example.test>\r\n", text)
         self.assertIn(b"via -bs\r\n", text)
+
+
+    def test_what_the_pickup_refuses_is_refused_by_sendmail_first(self):
+        prefix = self.as_nobody_or_skip()
+        for args, stdin, needle in (
+                (["bob@example.test"], b"Subject: php\r\r\n\r\r\nPHP's line ends\r\r\n", "bare CR (line 1)"),
+                (["u%d@example.test" % i for i in range(101)], b"Subject: many\n\nhi\n", "[limits] max_recipients")):
+            for who in (prefix, []):  # through the maildrop, and delivering directly as root
+                rc, out, err = self.sendmail(*args, prefix=who, stdin=stdin)
+                self.assertEqual(rc, 65, "%s: %r" % (needle, err))
+                self.assertEqual(len(err.strip().splitlines()), 1, err)
+                self.assertIn(needle, err)
+        self.assertEqual(os.listdir(self.maildrop()), [], "nothing in the maildrop")
+        self.assertEqual(maildir_files(self.w, "bob@example.test"), [])
+        self.assertEqual(os.listdir(os.path.join(self.w.dir, "state", "spool", "corrupt")), [])
+
+    def test_a_file_the_pickup_refuses_becomes_a_dsn_not_a_quarantine(self):
+        if os.geteuid() != 0:
+            self.skipTest("needs root to write a file in another user's name")
+        # Written past sendmail's checks (a user may write the maildrop by hand): a bare CR.
+        part = os.path.join(self.w.dir, "part")  # written outside, renamed in whole
+        with open(part, "wb") as f:
+            f.write(b"vpsmail-maildrop 1\ncreated %d\nsender ann@example.test\nrcpt bob@example.test\nend\n"
+                    b"Subject: smuggled\r\n\r\nbare\rCR\r\n" % int(time.time()))
+        os.chown(part, 65534, 65534)
+        os.rename(part, os.path.join(self.maildrop(), "65534-0"))
+        dsn = self.wait_for_message("ann@example.test")
+        self.assertIn(b"bob@example.test", dsn)
+        self.assertIn(b"bare CR", dsn)
+        self.assertIn(b"Status: 5.6.0", dsn)
+        self.assertEqual(maildir_files(self.w, "bob@example.test"), [])
+        self.assertEqual(os.listdir(os.path.join(self.w.dir, "state", "spool", "corrupt")), [])
+        self.assertIn("maildrop_refused", self.server.log())
+
+    def test_one_user_may_leave_only_so_much_in_the_maildrop(self):
+        prefix = self.as_nobody_or_skip()
+        self.assertEqual(self.server.stop(), 0)  # nobody picks up: the files stay
+        with open(self.w.config_path, "a") as f:
+            f.write("[limits]\nmax_maildrop_messages = 2\n")
+        for i in range(2):
+            rc, out, err = self.sendmail("bob@example.test", prefix=prefix, stdin=b"Subject: %d\n\nhi\n" % i)
+            self.assertEqual((rc, err), (0, ""))
+        rc, out, err = self.sendmail("bob@example.test", prefix=prefix, stdin=b"Subject: 3\n\nhi\n")
+        self.assertEqual(rc, 75, err)
+        self.assertEqual(len(err.strip().splitlines()), 1, err)
+        self.assertIn("uid 65534 (nobody) already has 2 messages waiting", err)
+        self.assertIn("[limits] max_maildrop_messages", err)
+        self.assertEqual(sorted(os.listdir(self.maildrop())), ["65534-0", "65534-1"])
+        for name in os.listdir(self.maildrop()):
+            st = os.stat(os.path.join(self.maildrop(), name))
+            self.assertEqual((st.st_uid, stat.S_IMODE(st.st_mode)), (65534, 0o640), "others may not read it")
+        # Root's sendmail delivers directly: the cap is the maildrop's.
+        self.ok("bob@example.test", stdin=b"Subject: root\n\nhi\n")
+
+
+class RootActions(unittest.TestCase):
+    """What `vpsmail serve` does as root before it drops to [server] user (nobody here)."""
+
+    def setUp(self):
+        require_binary(self)
+        if os.geteuid() != 0:
+            self.skipTest("needs root")
+        self.w = seeded_world()
+        self.addCleanup(self.w.close)
+        os.chmod(self.w.dir, 0o755)  # nobody must reach the state folder and the Maildirs
+        self.server = Server(self.w)
+        self.addCleanup(self.server.kill)
+        with open(self.w.config_path) as f:
+            text = f.read()
+        with open(self.w.config_path, "w") as f:
+            f.write(text.replace('user = ""', 'user = "nobody"'))
+
+    def test_a_store_in_a_folder_of_roots_stops_the_start_and_keeps_its_owner(self):
+        etc = os.path.join(self.w.dir, "etc")
+        os.mkdir(etc, 0o755)
+        db = os.path.join(etc, "vpsmail.db")
+        shutil.copy(self.w.db, db)
+        p = subprocess.run([BIN, "--config", self.w.config_path, "--db", db, "serve", "--foreground"],
+                           capture_output=True, text=True, env=self.w.env(), timeout=60, stdin=subprocess.DEVNULL)
+        self.assertEqual(p.returncode, 78, p.stderr)
+        lines = p.stderr.strip().splitlines()
+        self.assertEqual(len([l for l in lines if l.startswith("vpsmail:")]), 1, p.stderr)
+        self.assertIn("the store's folder %s is not writable by [server] user nobody" % etc, p.stderr)
+        self.assertIn("[store] path", p.stderr)
+        self.assertEqual(os.stat(etc).st_uid, 0, "a folder vpsmail did not make keeps its owner")
+        self.assertEqual(os.stat(self.w.dir).st_uid, 0)
+
+    def test_a_link_in_the_maildrop_leads_root_nowhere(self):
+        self.server.start()
+        self.assertEqual(self.server.stop(), 0)
+        maildrop = os.path.join(self.w.dir, "state", "spool", "maildrop")
+        self.assertEqual(os.stat(maildrop).st_uid, 65534)
+        # nobody's trap: the older quarantine folder, pointing at a folder of root's files.
+        trap = os.path.join(self.w.dir, "trap")
+        os.mkdir(trap, 0o755)
+        with open(os.path.join(trap, "secret"), "w") as f:
+            f.write("root's\n")
+        os.symlink(trap, os.path.join(maildrop, "corrupt"))
+        os.lchown(os.path.join(maildrop, "corrupt"), 65534, 65534)
+        # and a file of root's inside the maildrop: a user's file, whoever wrote it
+        with open(os.path.join(maildrop, "0-0"), "w") as f:
+            f.write("garbage\n")
+        os.chown(self.w.db, 0, 0)  # something for give_to to do
+        self.server.start()
+        corrupt = os.path.join(self.w.dir, "state", "spool", "corrupt")
+        wait_for(lambda: [n for n in os.listdir(corrupt) if n.startswith("maildrop.")], what="the quarantine")
+        self.assertEqual(os.listdir(trap), ["secret"])
+        self.assertEqual(os.stat(os.path.join(trap, "secret")).st_uid, 0, "nothing behind the link was given away")
+        self.assertEqual(os.stat(trap).st_uid, 0)
+        self.assertEqual(os.stat(self.w.db).st_uid, 65534, "the store is given to the server user")
+        self.assertEqual(stat.S_IMODE(os.stat(corrupt).st_mode), 0o700)
+        self.assertEqual(self.server.stop(), 0)
 
 
 class Modes(SendmailTest):

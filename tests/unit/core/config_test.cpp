@@ -37,8 +37,11 @@ TEST_CASE("config keys are read", "[core][config]") {
                       "[paths]\nstate_dir = \"/srv/state\"\n"
                       "[routing]\nplus_detail = false\ndetail_delimiter = \"-\"\npostmaster = \"root\"\n"
                       "[delivery]\nallow_programs = true\nallow_files = true\nallow_includes = true\n"
-                      "[smtp]\nstrict_8bitmime = true\n");
+                      "[smtp]\nstrict_8bitmime = true\n"
+                      "[limits]\nmax_maildrop_messages = 7\nmax_maildrop_size = \"2M\"\n");
     auto c = vpsmail::load_config(path, true);
+    CHECK(c.limits.max_maildrop_messages == 7);
+    CHECK(c.limits.max_maildrop_size == 2u << 20);
     CHECK(c.store.path == "/srv/v.db");
     CHECK(c.server.primary_domain == "example.org");
     CHECK(c.paths.state_dir == "/srv/state");
@@ -70,6 +73,9 @@ TEST_CASE("bad config files name the key and the line", "[core][config]") {
         {"[paths]\nstate_dir = \"relative\"\n", "must be an absolute path"},
         {"[routing\n", ":1:"},
         {"routing = 3\n", "must be a section"},
+        {"[limits]\nmax_maildrop_messages = 0\n", ":2: limits.max_maildrop_messages"},
+        {"[limits]\nmax_maildrop_messages = 10001\n", "must be 1 to 10000, not 10001"},
+        {"[limits]\nmax_maildrop_size = \"10\"\n", ":2: limits.max_maildrop_size: must be at least 1K"},
     };
     for (const auto& c : cases) {
         SECTION(c.text) {

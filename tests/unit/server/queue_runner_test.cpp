@@ -89,6 +89,17 @@ queue::MessageOutcome all(const queue::OutboundMessage& m, const RecipientOutcom
 
 auto now() { return std::chrono::system_clock::now(); }
 
+// One connection as net/ makes it: the single due destination, one message taken, deferred.
+void try_and_defer(RunnerFixture& f) {
+    auto ready = f.runner().ready(now());
+    REQUIRE(ready.size() == 1);
+    auto m = f.runner().take(ready[0]);
+    REQUIRE(m);
+    CHECK_FALSE(f.runner().take(ready[0]));
+    f.runner().report(*m, all(*m, outcome(Kind::deferred, 451, "4.4.1", "connection refused")));
+    f.runner().closed(ready[0]);
+}
+
 }  // namespace
 
 TEST_CASE("the runner groups due recipients by destination and removes a delivered message", "[queue_runner]") {
@@ -159,11 +170,7 @@ TEST_CASE("a bounce of a bounce sends nothing", "[queue_runner]") {
 TEST_CASE("a deferral waits for its backoff, and flush makes it due", "[queue_runner]") {
     RunnerFixture f;
     const std::string id = f.spool({"bob@remote.test"});
-    auto ready = f.runner().ready(now());
-    auto m = f.runner().take(ready.at(0));
-    REQUIRE(m);
-    f.runner().report(*m, all(*m, outcome(Kind::deferred, 451, "4.4.1", "connection refused")));
-    f.runner().closed(ready[0]);
+    try_and_defer(f);
     auto stored = f.server->spool().get(id);
     CHECK(stored.envelope.recipients[0].state == queue::RecipientState::deferred);
     CHECK(stored.envelope.recipients[0].attempts == 1);
@@ -172,6 +179,38 @@ TEST_CASE("a deferral waits for its backoff, and flush makes it due", "[queue_ru
     CHECK(f.runner().next_wakeup() > now() + std::chrono::seconds(250));
     CHECK(f.runner().control("flush") == "ok\n");
     CHECK(f.runner().ready(now()).size() == 1);
+}
+
+TEST_CASE("sendmail's nudge tries only what is due; a flush counts only the tries made", "[queue_runner]") {
+    RunnerFixture f;
+    const std::string id = f.spool({"bob@remote.test"});
+    try_and_defer(f);
+    const auto first = f.server->spool().get(id).envelope.recipients[0];
+    REQUIRE(first.attempts == 1);
+
+    // Four sendmail calls in a second: the deferred message is not due, so nothing is tried.
+    const std::string fresh = f.spool({"carol@other.test"});
+    for (int i = 0; i < 4; ++i) {
+        CHECK(f.runner().control("nudge") == "ok\n");
+        for (const auto& d : f.runner().ready(now())) {
+            CHECK(d.key == "mx:other.test");  // the new message is looked at at once
+            while (auto taken = f.runner().take(d)) {
+                CHECK(taken->id == fresh);
+                f.runner().report(*taken, all(*taken, outcome(Kind::delivered, 250, "2.0.0", "ok")));
+            }
+            f.runner().closed(d);
+        }
+    }
+    auto stored = f.server->spool().get(id).envelope.recipients[0];
+    CHECK(stored.attempts == 1);
+    CHECK(stored.next_attempt == first.next_attempt);
+
+    // The admin's flush tries it now; two flushes before the try make one try, counted once.
+    CHECK(f.runner().control("flush") == "ok\n");
+    CHECK(f.runner().control("flush") == "ok\n");
+    try_and_defer(f);
+    CHECK(f.server->spool().get(id).envelope.recipients[0].attempts == 2);
+    CHECK(f.runner().ready(now()).empty());
 }
 
 TEST_CASE("a destination gets at most max_per_destination connections", "[queue_runner]") {
