@@ -9,7 +9,7 @@
 namespace vpsmail {
 
 /// A parsed address. `local` is as written, except that a quoted local part whose content is a
-/// valid dot-atom is dequoted (ROUTING.md rule 3); any other quoted local part keeps its quotes.
+/// valid dot-atom is dequoted (docs/routing.md rule 3); any other quoted local part keeps its quotes.
 /// `domain` is normalised (lower case, A-labels, no trailing dot); empty for a bare name.
 struct Address {
     std::string local;

@@ -1,4 +1,4 @@
-// Default file locations (DESIGN.md section 8): system paths as root, XDG paths otherwise.
+// Default file locations (docs/architecture.md section 8): system paths as root, XDG paths otherwise.
 #pragma once
 
 #include <string>

@@ -138,7 +138,7 @@ MaildropEntry parse_maildrop(std::string_view text) {
     }
     if (!created || !uid || !user || !sender) throw Error(ErrorKind::bad_data, "maildrop: a created, uid, user or sender line is missing");
     if (e.recipients.empty()) throw Error(ErrorKind::bad_data, "maildrop: no recipient");
-    // DESIGN.md section 10: the message goes on as it is, so no bare CR or LF (SMTP smuggling)
+    // docs/architecture.md section 10: the message goes on as it is, so no bare CR or LF (SMTP smuggling)
     // and no NUL byte.
     for (std::size_t i = 0; i < text.size(); ++i) {
         const char c = text[i];

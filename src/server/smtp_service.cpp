@@ -75,7 +75,7 @@ public:
         bool local = rcpt.bare();  // <Postmaster> (RFC 5321 4.1.1.3) is always ours
         if (!local) local = server_.index().view().is_local_domain(rcpt.domain);
         if (!local) {
-            // DESIGN.md section 10: never an open relay; a route never makes one.
+            // docs/architecture.md section 10: never an open relay; a route never makes one.
             if (!q.relay_allowed || q.source_route) return Verdict::refuse(smtp::reply(ReplyId::relay_denied));
             return Verdict::accept();
         }

@@ -1,4 +1,4 @@
-// The SMTP server session, sans I/O (DESIGN.md section 4): bytes in through receive(), reply
+// The SMTP server session, sans I/O (docs/architecture.md section 4): bytes in through receive(), reply
 // bytes out through take_output(), slow effects out through take_action() and back through
 // complete(). Owns the protocol state machine, its limits and the Received header; asks the
 // server through Ports (ports.hpp) everything about recipients, senders and relaying.
