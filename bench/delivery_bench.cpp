@@ -1,4 +1,4 @@
-// bench/delivery: durable Maildir delivery (DESIGN.md 9). N threads each deliver M messages of
+// bench/delivery: durable Maildir delivery (docs/architecture.md section 9). N threads each deliver M messages of
 // SIZE bytes into one Maildir (or K Maildirs per message), once with every commit fsyncing new/
 // itself and once through a SyncGroup that shares those fsyncs, alternating for R rounds; prints
 // messages/s, the median and p99 commit() latency and the folder fsyncs per message of each.

@@ -10,7 +10,7 @@
 // Without --sessions, --messages and --size: the matrix sessions {1, 16, 64} x sizes
 // {2048, 102400}, 2000 messages per cell of 2 KB and 400 per cell of 100 KB, one line each.
 // --memory: the server's memory while N sessions (default 100) send one message of SIZE
-// (default 20 MB) each, all at once (DESIGN.md section 9: bodies past 256 KiB go to a file):
+// (default 20 MB) each, all at once (docs/architecture.md section 9: bodies past 256 KiB go to a file):
 // its peak RSS (VmHWM) and the highest RSS sampled every 10 ms while they send, and both
 // per session above the RSS before they connect.
 // Latency: from writing the end-of-data dot to reading its 250. Throughput: messages accepted

@@ -12,7 +12,7 @@
 namespace vpsmail::cli {
 namespace {
 
-// Aliases are keyed on the local part alone and apply in every local domain (ROUTING.md rule 7).
+// Aliases are keyed on the local part alone and apply in every local domain (docs/routing.md rule 7).
 std::string alias_name(const std::string& text) {
     Address a = parse_recipient(text);
     if (!a.bare())

@@ -24,7 +24,7 @@ class Context {
 public:
     GlobalOptions options;
 
-    /// Which installation the command means (DESIGN.md section 8): its default configuration
+    /// Which installation the command means (docs/architecture.md section 8): its default configuration
     /// file and the defaults of the keys that file leaves out. default_install() unless set;
     /// set it before the first config().
     void set_install(Install install) noexcept { install_ = install; }

@@ -220,7 +220,7 @@ void build_queue(Tree& t, Args& x, CLI::App* queue) {
 // `serve` is a command of its own, not a group.
 void build_serve(Tree& t, Args& x, CLI::App* serve) {
     serve->callback([&t, &x] {
-        // DESIGN.md section 8: the system's server, unless a user without a system installation
+        // docs/architecture.md section 8: the system's server, unless a user without a system installation
         // runs one of their own (or --config names the file).
         if (!t.ctx.config_is_explicit()) t.ctx.set_install(server_install());
         t.rc = vpsmail::cli::serve(t.ctx, x.flag);
@@ -401,7 +401,7 @@ int main(int argc, char** argv) {
     argv = pointers.data();
 
     Context ctx;
-    // DESIGN.md section 8: sendmail and mailq are system entry points (cron, PHP as www-data):
+    // docs/architecture.md section 8: sendmail and mailq are system entry points (cron, PHP as www-data):
     // whoever runs them, they mean the system installation, its file and its defaults.
     if (invoked == "mailq" || named_group(argc, argv) == "sendmail") ctx.set_install(Install::system);
     int rc = 0;

@@ -90,7 +90,7 @@ int route_test(Context& ctx, const std::vector<std::string>& addresses) {
         if (r.outcome == route::Outcome::bounce || has_permanent_failure(r)) permanent = true;
         code = EX_TEMPFAIL;
     }
-    if (permanent) code = EX_NOUSER;  // ROUTING.md: 67 when any address has a permanent failure
+    if (permanent) code = EX_NOUSER;  // docs/routing.md: 67 when any address has a permanent failure
     if (ctx.options.json) {
         JsonWriter j;
         j.begin_array();

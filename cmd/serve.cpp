@@ -80,7 +80,7 @@ struct Fd {
     }
 };
 
-// DESIGN.md section 10: root follows no path that an unprivileged user can change. Opens the
+// docs/architecture.md section 10: root follows no path that an unprivileged user can change. Opens the
 // folder `path` one component at a time with O_NOFOLLOW; a symbolic link is followed only when
 // root owns it and the folder that holds it, and nobody else may write there (/var/run).
 // Returns the descriptor, or -1 with errno set (ELOOP for a link not followed).
@@ -125,7 +125,7 @@ bool writable_by(const std::string& folder, const struct passwd& pw) {
 }
 
 // As root, what serve needs is handed to [server] user before it drops to that user, and only
-// what vpsmail itself made for that purpose (DESIGN.md section 10): the state folder and all
+// what vpsmail itself made for that purpose (docs/architecture.md section 10): the state folder and all
 // in it, the folders this start created (`created`), the store and its side files, the spool
 // and the files root wrote there while no server ran (queue commands, sendmail), the TLS files
 // serve made, the Maildir folders (two levels under mail_root: deliveries make them as [server]
@@ -493,7 +493,7 @@ int run_server(Context& ctx, const Config& config, const std::string& db, const 
 
 int serve(Context& ctx, bool foreground) {
     // Every path is resolved here, once, before the privilege drop: the configuration file
-    // (which SIGHUP re-reads), the store and each default (DESIGN.md section 8).
+    // (which SIGHUP re-reads), the store and each default (docs/architecture.md section 8).
     Config config = ctx.config();
     const std::string db = ctx.db_path();
     std::vector<std::string> created;  // the folders made here: the only ones give_to may hand over

@@ -1,5 +1,5 @@
 // Reading passwords: one line from stdin for scripts, or a no-echo prompt on the terminal.
-// Passwords are never taken from argv (DESIGN.md section 10).
+// Passwords are never taken from argv (docs/architecture.md section 10).
 #pragma once
 
 #include <string>

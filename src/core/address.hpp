@@ -9,14 +9,14 @@
 namespace vpsmail {
 
 /// A parsed address. `local` is as written, except that a quoted local part whose content is a
-/// valid dot-atom is dequoted (ROUTING.md rule 3); any other quoted local part keeps its quotes.
+/// valid dot-atom is dequoted (docs/routing.md rule 3); any other quoted local part keeps its quotes.
 /// `domain` is normalised (lower case, A-labels, no trailing dot); empty for a bare name.
 struct Address {
     std::string local;
     std::string domain;
     bool quoted = false;  ///< the local part is a quoted-string that stayed quoted
     /// Written `\local` or `\local@domain`: the mailbox itself, skipping every routing stage
-    /// but users (ROUTING.md rule 8). `local` holds the name without the backslash.
+    /// but users (docs/routing.md rule 8). `local` holds the name without the backslash.
     bool backslash = false;
 
     bool bare() const noexcept { return domain.empty(); }
@@ -24,7 +24,7 @@ struct Address {
     std::string str() const;
 };
 
-/// Whether a leading backslash (`\bob@d`, ROUTING.md rule 8) is accepted: only where an
+/// Whether a leading backslash (`\bob@d`, docs/routing.md rule 8) is accepted: only where an
 /// address is a recipient to route (route test, RCPT, routing entries), never for the name of
 /// an account or a sender.
 enum class Backslash { refuse, allow };

@@ -1,4 +1,4 @@
-// vpsmail.toml: the machine settings (DESIGN.md section 8). Owns parsing, defaults and
+// vpsmail.toml: the machine settings (docs/architecture.md section 8). Owns parsing, defaults and
 // validation of every key; the only code that includes toml++. Per-domain and per-account
 // settings live in the store, not here.
 #pragma once

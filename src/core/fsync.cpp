@@ -22,7 +22,7 @@ int fsync_directory(const std::string& path, const FsyncFunction& fsync) {
 }
 
 Error sync_error(const std::string& path, int err) {
-    // DESIGN.md 9: a message is acknowledged only once on disk; one that is not may be retried.
+    // docs/architecture.md section 9: a message is acknowledged only once on disk; one that is not may be retried.
     const ErrorKind kind = errno_kind(err) == ErrorKind::no_space ? ErrorKind::no_space : ErrorKind::temporary;
     return Error(kind, fmt::format("cannot write {} to disk: {}", path, std::strerror(err)), fmt::format("fsync: errno {}", err));
 }

@@ -1,4 +1,4 @@
-// Default file locations (DESIGN.md section 8): which installation a command works on, and
+// Default file locations (docs/architecture.md section 8): which installation a command works on, and
 // the system's paths or the calling user's XDG paths that follow from it.
 #pragma once
 

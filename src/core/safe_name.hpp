@@ -1,5 +1,5 @@
 // Names that become path components (maildir folders named after domains and local parts).
-// DESIGN.md section 10: no "/", no leading ".", no control bytes, nothing empty.
+// docs/architecture.md section 10: no "/", no leading ".", no control bytes, nothing empty.
 #pragma once
 
 #include <string_view>

@@ -1,4 +1,4 @@
-// Group commit of folder fsyncs (DESIGN.md 9): writers that commit into the same folders at
+// Group commit of folder fsyncs (docs/architecture.md section 9): writers that commit into the same folders at
 // the same moment (Maildir deliveries, spool writes) share one fsync of each folder instead of
 // queueing for one each. Owns the batching only; the file fsyncs, the renames or links and the
 // choice of folders are the callers'.

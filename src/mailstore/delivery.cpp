@@ -144,7 +144,7 @@ std::vector<DeliveredFile> Delivery::commit() {
     if (recipients_.empty()) throw Error(ErrorKind::internal, "cannot commit a message without a Maildir to deliver it to");
     try {
         flush();
-        // DESIGN.md 9: the bytes reach the disk before any name in new/ points at them.
+        // docs/architecture.md section 9: the bytes reach the disk before any name in new/ points at them.
         if (hooks_.fsync(fd_) != 0) throw sync_error(tmp_path_, errno);
         struct stat st {};
         if (::fstat(fd_, &st) != 0) throw io_error("read the size of", tmp_path_, "fstat", errno);
@@ -160,7 +160,7 @@ std::vector<DeliveredFile> Delivery::commit() {
             delivered.push_back(DeliveredFile{r.maildir, place(r.maildir)});
             folders.push_back(r.maildir + "/new");
         }
-        // DESIGN.md 9: the new entries are on disk, "and the directory after the rename".
+        // docs/architecture.md section 9: the new entries are on disk, "and the directory after the rename".
         if (sync_ != nullptr) {
             sync_->sync(folders);
         } else {

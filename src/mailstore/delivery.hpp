@@ -1,4 +1,4 @@
-// Durable delivery of one message into one or more Maildirs (DESIGN.md 2 and 9): the one way
+// Durable delivery of one message into one or more Maildirs (docs/architecture.md sections 2 and 9): the one way
 // SMTP, sendmail, import and IMAP APPEND store a message. Owns its message's files in tmp/ and
 // new/ until commit() returns; cur/, flags, the index, size limits and quota checks are not its.
 #pragma once
@@ -67,7 +67,7 @@ public:
     void write(std::string_view bytes);
 
     /// Makes the message durable and visible in every recipient's new/, in add() order, and
-    /// returns where. Blocks for the fsyncs: run it off network threads (DESIGN.md 4). On any
+    /// returns where. Blocks for the fsyncs: run it off network threads (docs/architecture.md section 4). On any
     /// failure nothing of the message stays in new/ or tmp/ and it throws: Error(no_space) for
     /// ENOSPC/EDQUOT, Error(temporary) when the bytes or a folder could not be fsync'd or for
     /// EIO/..., and

@@ -14,7 +14,7 @@ std::string maildir_path(const std::string& mail_root, const std::string& domain
 /// Makes the Maildir with cur/, new/ and tmp/ (and missing parents, such as the domain's
 /// folder), mode 0700, where they are missing: a Maildir is made by its first delivery. Cheap
 /// when they exist (three mkdir calls that find them), and every folder it creates is made
-/// durable by an fsync of its parent (DESIGN.md 9), so a message committed into a new Maildir
+/// durable by an fsync of its parent (docs/architecture.md section 9), so a message committed into a new Maildir
 /// survives a crash with it. Returns true when it created anything. Throws
 /// Error(permission/temporary) naming the path. Any thread.
 bool ensure_maildir(const std::string& path);

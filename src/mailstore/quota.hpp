@@ -1,6 +1,6 @@
 // Quota accounting for a Maildir: the bytes its messages take, read from their names.
 // Owns the sum only; the limits live in the store and the check is the caller's (the
-// delivery path asks before it writes, DESIGN.md 8).
+// delivery path asks before it writes, docs/architecture.md section 8).
 #pragma once
 
 #include <cstdint>

@@ -2,7 +2,7 @@
 // connections, moves bytes between sockets and protocol sessions, runs their slow work on a
 // worker pool, enforces timeouts and connection limits, does TLS (implicit and STARTTLS),
 // handles SIGTERM/SIGHUP and drops privileges. It knows no protocol: server/ hands it a
-// Service per listener, whose Conversations wrap the sans-I/O sessions (DESIGN.md section 4).
+// Service per listener, whose Conversations wrap the sans-I/O sessions (docs/architecture.md section 4).
 // This header includes neither Asio nor OpenSSL.
 #pragma once
 

@@ -1,4 +1,4 @@
-// The result of resolving one recipient (ROUTING.md): the stages consulted, the final targets
+// The result of resolving one recipient (docs/routing.md): the stages consulted, the final targets
 // and the failures. Plain data: route test prints it, the SMTP server acts on it.
 #pragma once
 

@@ -18,7 +18,7 @@ namespace vpsmail::route {
 namespace {
 
 // An address (or include) whose alias, forward or :include: expansion led to the entry being
-// resolved (ROUTING.md rule 14). `local` is empty for an include.
+// resolved (docs/routing.md rule 14). `local` is empty for an include.
 struct PathNode {
     std::string key;     // lower-case local@domain, or ":include:/path"
     std::string local;   // account local part to try when rescuing a loop
@@ -113,7 +113,7 @@ std::string Resolver::account_local(const std::string& lower_local) const {
 
 bool Resolver::depth_exceeded(const Path& path, const std::string& what, int depth) {
     if (static_cast<int>(path.size()) < options_.max_depth) return false;
-    // RFC 5321 6.1 / ROUTING.md rule 14: a chain of 10 expansions works, the 11th fails.
+    // RFC 5321 6.1 / docs/routing.md rule 14: a chain of 10 expansions works, the 11th fails.
     fail(what, 554, "5.4.6", "too many aliases deep");
     step("loop", what, "too many aliases deep", false, depth);
     result_.loops.push_back(fmt::format("{}: more than {} expansions deep", what, options_.max_depth));

@@ -1,5 +1,5 @@
 // resolve(store, address): where mail for one recipient goes, by the stages and rules of
-// ROUTING.md (virtusertable -> aliases -> forwards -> users -> catch-all -> bounce). The one
+// docs/routing.md (virtusertable -> aliases -> forwards -> users -> catch-all -> bounce). The one
 // resolver: `route test` prints its Resolution and the SMTP server acts on it, so both agree.
 // Reads the store and include files; never writes, delivers or relays anything.
 #pragma once

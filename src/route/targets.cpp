@@ -84,7 +84,7 @@ ErrorReply parse_error_entry(std::string_view text) {
             r.status = r.code < 500 ? "4.0.0" : "5.0.0";
             if (!keyword.empty()) rest = sp2 == std::string_view::npos ? std::string_view{} : trim(rest.substr(sp2));
         } else if (lower_ascii(keyword) == "tempfail") {
-            // vpsmail: a temporary failure without a code is 451 4.3.0 (ROUTING.md rule 6).
+            // vpsmail: a temporary failure without a code is 451 4.3.0 (docs/routing.md rule 6).
             r.code = 451;
             r.status = "4.3.0";
         } else {

@@ -1,5 +1,5 @@
 // The syntax of routing entries: virtusertable right sides, alias and forward entries,
-// catch-all targets, include files and vuser keys (ROUTING.md rules 4-7, 10, 12). Parses and
+// catch-all targets, include files and vuser keys (docs/routing.md rules 4-7, 10, 12). Parses and
 // validates text; does not look anything up.
 #pragma once
 

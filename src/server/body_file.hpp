@@ -1,4 +1,4 @@
-// The text of a message too big for memory (DESIGN.md section 9): a file in the spool's tmp/
+// The text of a message too big for memory (docs/architecture.md section 9): a file in the spool's tmp/
 // that the SMTP session fills through smtp::BodySink and deliver_message reads back, copies
 // into Maildirs and links into the spool. Not durable itself (the copies are); removed when
 // the last owner lets go, and after a crash by the spool's clean-up of stale tmp/ files.

@@ -178,7 +178,7 @@ std::optional<smtp::Reply> check_local_message(std::string_view message, std::si
                       fmt::format("the message is {} bytes with CRLF line ends and the added header fields, more than the limit "
                                   "of {} ([limits] max_message_size)",
                                   message.size(), limits.max_message_size));
-    // DESIGN.md section 10: the message goes on as it is, so no bare CR or LF (SMTP smuggling)
+    // docs/architecture.md section 10: the message goes on as it is, so no bare CR or LF (SMTP smuggling)
     // and no NUL byte.
     std::size_t line = 1;
     for (std::size_t i = 0; i < message.size(); ++i) {

@@ -49,7 +49,7 @@ std::string format_maildrop(const MaildropEntry& entry);
 MaildropEntry parse_maildrop(std::string_view text);
 
 /// What every locally submitted message must satisfy before it is accepted: CRLF line ends
-/// only (no bare CR or LF: DESIGN.md section 10), no NUL byte, at most [limits]
+/// only (no bare CR or LF: docs/architecture.md section 10), no NUL byte, at most [limits]
 /// max_message_size octets (as written: after LF -> CRLF and the added header fields), at most
 /// [limits] max_recipients recipients. Returns the refusal (a permanent reply whose text names
 /// the problem, fit for sendmail's error line and for a DSN), or nullopt when the message is

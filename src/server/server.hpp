@@ -1,4 +1,4 @@
-// The composition root of `vpsmail serve`, without Asio (DESIGN.md sections 1-3): the running
+// The composition root of `vpsmail serve`, without Asio (docs/architecture.md sections 1-3): the running
 // configuration, the routing index, login throttling, the outbound spool and the group commit
 // that every session shares, and the SMTP services that net/ runs on its listeners. Sessions
 // reach the store, the resolver, auth and the Maildirs only through what is built here.

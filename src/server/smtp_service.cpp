@@ -78,7 +78,7 @@ public:
         bool local = rcpt.bare();  // <Postmaster> (RFC 5321 4.1.1.3) is always ours
         if (!local) local = server_.index().view().is_local_domain(rcpt.domain);
         if (!local) {
-            // DESIGN.md section 10: never an open relay; a route never makes one.
+            // docs/architecture.md section 10: never an open relay; a route never makes one.
             if (!q.relay_allowed || q.source_route) return Verdict::refuse(smtp::reply(ReplyId::relay_denied));
             return Verdict::accept();
         }
@@ -202,7 +202,7 @@ public:
         return Verdict::accept();
     }
 
-    // DESIGN.md section 9: a big message waits in the spool's tmp/, on the file system of
+    // docs/architecture.md section 9: a big message waits in the spool's tmp/, on the file system of
     // the spool it may be linked into (and removed from there after a crash).
     std::shared_ptr<smtp::BodySink> spill_body() override { return std::make_shared<BodyFile>(server_.spool().dir() + "/tmp"); }
 
@@ -682,7 +682,7 @@ smtp::DeliveryResult deliver_message(Server& server, const smtp::Deliver& action
             retried.push_back(i);
         }
     }
-    // RFC 5321 6.1, DESIGN.md section 9: the client hears 250 when one recipient is accepted,
+    // RFC 5321 6.1, docs/architecture.md section 9: the client hears 250 when one recipient is accepted,
     // so from here on each refused one is ours: retried by the queue runner when its failure is
     // temporary, else bounced with a DSN (none to the null sender, RFC 5321 4.5.5).
     std::vector<std::size_t> owned;

@@ -1,4 +1,4 @@
-// The SMTP client session, sans I/O (DESIGN.md section 4): server replies in through receive(),
+// The SMTP client session, sans I/O (docs/architecture.md section 4): server replies in through receive(),
 // command bytes out through take_output(). Owns the client side of RFC 5321 with PIPELINING
 // (RFC 2920), STARTTLS (RFC 3207), AUTH PLAIN/LOGIN (RFC 4954), SIZE (RFC 1870), 8BITMIME
 // (RFC 6152), SMTPUTF8 (RFC 6531), DSN parameters (RFC 3461) and BDAT with BINARYMIME

@@ -1,5 +1,5 @@
 // The SMTP server's replies: one table of (code, enhanced status, text), the mapping of
-// vpsmail::ErrorKind to replies (DESIGN.md section 6), and the reply writer. Nowhere else in
+// vpsmail::ErrorKind to replies (docs/architecture.md section 6), and the reply writer. Nowhere else in
 // smtp/ writes a reply code inline. Does not decide when a reply is sent: the session does.
 #pragma once
 
@@ -91,7 +91,7 @@ enum class ReplyId {
 /// The table's reply; `detail`, when not empty, is appended after a space.
 Reply reply(ReplyId id, std::string_view detail = {});
 
-/// The reply for an error a port threw (the SMTP row of DESIGN.md section 6): temporary ->
+/// The reply for an error a port threw (the SMTP row of docs/architecture.md section 6): temporary ->
 /// 451 4.3.0, no_space -> 452 4.3.1, no_such_user -> 550 5.1.1, no_such_domain -> 550 5.1.2, permission -> 550 5.7.1,
 /// limit -> 552 5.3.4, bad_data -> 501 5.5.4; usage, exists, config and internal are
 /// unexpected and give 421 4.3.0, which ends the session.

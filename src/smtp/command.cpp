@@ -286,7 +286,7 @@ Parsed<RcptTo> parse_rcpt_to(std::string_view argument) {
         r.recipient.local = "Postmaster";  // RFC 5321 4.1.1.3: <Postmaster> without a domain
     } else {
         try {
-            // ROUTING.md rule 8: <\bob@d> is bob's mailbox itself (no virtusertable, alias or
+            // docs/routing.md rule 8: <\bob@d> is bob's mailbox itself (no virtusertable, alias or
             // forward). RFC 5321's Dot-string has no backslash, but sendmail takes this form
             // from SMTP with that meaning (and sends it to the next hop to say so).
             r.recipient = parse_address(p.mailbox, Backslash::allow);

@@ -1,4 +1,4 @@
-// What the SMTP server session asks of the server around it (DESIGN.md section 4): cheap
+// What the SMTP server session asks of the server around it (docs/architecture.md section 4): cheap
 // synchronous questions through Ports, slow effects as an Action the driver runs off the
 // network thread and answers with an ActionResult. Plain data and one interface: no SQL,
 // Maildir, DNS or sockets here; src/server implements Ports over route, auth and mailstore.
@@ -56,7 +56,7 @@ struct RecipientQuery {
     bool relay_allowed;                     ///< authenticated, or may_relay() said so
 };
 
-/// Where the text of a message goes once it outgrows the session's memory_limit (DESIGN.md
+/// Where the text of a message goes once it outgrows the session's memory_limit (docs/architecture.md
 /// section 9: memory per session is bounded whatever the message size). The session appends
 /// to it; the server, which made it, reads it back when it delivers. Whatever holds it (an
 /// open file) is released when the last owner lets go: the session on RSET, a refusal or its
@@ -77,7 +77,7 @@ public:
 
     /// RCPT: may this recipient get mail in this transaction? Refuse an unknown local
     /// recipient (550 5.1.1, no backscatter), a remote one without relay_allowed (550 5.7.1),
-    /// and whatever a source route would make a relay (DESIGN.md section 10).
+    /// and whatever a source route would make a relay (docs/architecture.md section 10).
     virtual Verdict check_recipient(const RecipientQuery& query) = 0;
 
     /// MAIL from an authenticated user: may `user` use `mail.sender` (absent: <>)?
@@ -112,7 +112,7 @@ struct VerifyPassword {
 
 enum class PasswordResult { ok, bad, temporary_failure };
 
-/// Slow effect: deliver or queue one message, durably, before answering (DESIGN.md section 9).
+/// Slow effect: deliver or queue one message, durably, before answering (docs/architecture.md section 9).
 /// `message` starts with the session's own Received header (RFC 5321 4.4).
 struct Deliver {
     Envelope envelope;

@@ -50,7 +50,7 @@ std::string_view first_word(std::string_view& text) {
 
 }  // namespace
 
-// One row per command (DESIGN.md section 4): the states it is allowed in, the reply when it
+// One row per command (docs/architecture.md section 4): the states it is allowed in, the reply when it
 // is out of sequence (after need_helo / need_mail / need_rcpt, which follow from the state),
 // a check step that may refuse it, its handler, and its pipelining flags.
 struct Session::Row {
@@ -168,7 +168,7 @@ void Session::shutdown() {
 
 template <class F>
 void Session::guarded(F&& step) {
-    // DESIGN.md section 6: catch at the command boundary and go on; unexpected is 421.
+    // docs/architecture.md section 6: catch at the command boundary and go on; unexpected is 421.
     try {
         step();
     } catch (const Error& e) {
@@ -317,7 +317,7 @@ std::optional<Reply> Session::check_mail(const Command&) {
 std::optional<Reply> Session::check_auth(const Command&) {
     if (authenticated_) return reply(ReplyId::already_authenticated);  // RFC 4954 4
     if (config_.mode == Mode::mx) return reply(ReplyId::not_implemented);
-    // DESIGN.md section 10: passwords travel only under TLS, or over loopback.
+    // docs/architecture.md section 10: passwords travel only under TLS, or over loopback.
     if (!auth_offered()) return reply(ReplyId::auth_needs_tls);
     return std::nullopt;
 }
@@ -449,7 +449,7 @@ void Session::take_data() {
 }
 
 // The text of the message, as it comes (`in_message`: already appended to message_): held in
-// memory up to memory_limit, then handed to the port's sink (DESIGN.md section 9). A sink that
+// memory up to memory_limit, then handed to the port's sink (docs/architecture.md section 9). A sink that
 // fails leaves the text to be read and refused.
 void Session::add_text(std::string_view text, bool in_message) {
     if (!eight_bit_) eight_bit_ = has_8bit(text);
@@ -688,7 +688,7 @@ void Session::finish_message(bool bare_newline, bool too_big, bool nul) {
         refusal = reply(ReplyId::improper_pipelining);
         early_bytes_ = 0;
     } else if (bare_newline) {
-        refusal = reply(ReplyId::bare_newline_data);  // RFC 5321 2.3.8, DESIGN.md section 10: SMTP smuggling
+        refusal = reply(ReplyId::bare_newline_data);  // RFC 5321 2.3.8, docs/architecture.md section 10: SMTP smuggling
     } else if (nul) {
         refusal = reply(ReplyId::nul_data);  // a NUL ends the text early for some readers: smuggling too
     } else if (too_big) {

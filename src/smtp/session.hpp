@@ -1,4 +1,4 @@
-// The SMTP server session, sans I/O (DESIGN.md section 4): bytes in through receive(), reply
+// The SMTP server session, sans I/O (docs/architecture.md section 4): bytes in through receive(), reply
 // bytes out through take_output(), slow effects out through take_action() and back through
 // complete(). Owns the protocol state machine, its limits and the Received header; asks the
 // server through Ports (ports.hpp) everything about recipients, senders and relaying.
@@ -47,7 +47,7 @@ struct SessionConfig {
     bool enforce_pipelining = true;
     std::string session_id;           ///< for logs, Received ids and queue ids
     /// Message octets held in memory; past them the text goes to Ports::spill_body()
-    /// (DESIGN.md section 9). 256 KiB: a 2 KB message never touches a file.
+    /// (docs/architecture.md section 9). 256 KiB: a 2 KB message never touches a file.
     std::size_t memory_limit = 256 * 1024;
 };
 

@@ -21,7 +21,7 @@ std::string find_vusers_sql(std::size_t keys) {
     return sql;
 }
 
-// ROUTING.md rule 4 tries at most 7 keys; the statements for 1..7 keys are built once.
+// docs/routing.md rule 4 tries at most 7 keys; the statements for 1..7 keys are built once.
 constexpr std::size_t usual_keys = 7;
 const std::string& usual_sql(std::size_t keys) {
     static const auto all = [] {

@@ -359,7 +359,7 @@ class RouteTestCommand(CliTest):
         self.assertIn("nobody@shop.test: 550 5.1.1 user unknown", out)
 
     def test_backslash_is_the_mailbox_itself(self):
-        # ROUTING.md rule 8: route test took '\\bob@d' for an invalid address.
+        # docs/routing.md rule 8: route test took '\\bob@d' for an invalid address.
         self.w.ok("alias", "add", "bob", "ann@remote.test")
         for address in ("\\bob@shop.test", "\\bob", "\\Bob+x@shop.test"):
             with self.subTest(address=address):

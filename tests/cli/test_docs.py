@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The manual pages and shell completions cover the real command tree (DESIGN.md section 7).
+"""The manual pages and shell completions cover the real command tree (docs/architecture.md section 7).
 
 Walks the CLI11 tree of the built binary through its help (`vpsmail --help`,
 `vpsmail GROUP --help`, `vpsmail GROUP COMMAND --help`) and fails, naming what is missing,

@@ -34,7 +34,7 @@ class AuthTest(unittest.TestCase):
             self.w.close()
 
     def smtp(self, listener="submission", source="127.0.0.1"):
-        # Loopback: AUTH without TLS is allowed (DESIGN.md section 10).
+        # Loopback: AUTH without TLS is allowed (docs/architecture.md section 10).
         s = smtplib.SMTP("127.0.0.1", self.server.ports[listener], local_hostname="client.test", timeout=30,
                          source_address=(source, 0))
         s.ehlo()

@@ -137,7 +137,7 @@ class MxDelivery(ServeTest):
         self.assertEqual(self.w.ok("--json", "queue", "list").strip(), "[]")
 
     def test_backslash_recipient_is_the_mailbox_itself(self):
-        # ROUTING.md rule 8, as sendmail takes it from SMTP: <\bob@d> skips the alias that hides
+        # docs/routing.md rule 8, as sendmail takes it from SMTP: <\bob@d> skips the alias that hides
         # bob's account (it was refused as bad syntax); it never makes a relay.
         self.w.ok("alias", "add", "bob", "ann")
         with self.smtp() as s:
@@ -398,7 +398,7 @@ class RefusedAfterData(ServeTest):
 
 
 class BigMessages(ServeTest):
-    """DESIGN.md section 9: a message past 256 KiB waits in a file in the spool's tmp/, not in
+    """docs/architecture.md section 9: a message past 256 KiB waits in a file in the spool's tmp/, not in
     memory, and that file goes on every path."""
 
     def tmp_files(self):

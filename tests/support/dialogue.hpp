@@ -1,4 +1,4 @@
-// The dialogue runner (DESIGN.md section 12): replays a scripted SMTP conversation (.dlg file)
+// The dialogue runner (docs/architecture.md section 12): replays a scripted SMTP conversation (.dlg file)
 // against smtp::Session over fake ports, the way src/net drives it but without a socket, and
 // reports the first difference. Also the fake ports, seeded by the script's "@" lines.
 //

@@ -85,7 +85,7 @@ TEST_CASE("a quoted local part may hold any dots", "[core][address]") {
     CHECK_THROWS_AS(vpsmail::parse_recipient("a..b"), Error);  // bare names too
 }
 
-TEST_CASE("a leading backslash where it is allowed (ROUTING.md rule 8)", "[core][address]") {
+TEST_CASE("a leading backslash where it is allowed (docs/routing.md rule 8)", "[core][address]") {
     using vpsmail::Backslash;
     auto a = vpsmail::parse_address("\\Bob@B\xc3\xbc" "cher.example", Backslash::allow);
     CHECK(a.backslash);

@@ -1,4 +1,4 @@
-// The errno table and the kinds' exit codes (DESIGN.md section 6).
+// The errno table and the kinds' exit codes (docs/architecture.md section 6).
 #include "core/error.hpp"
 
 #include <catch2/catch.hpp>

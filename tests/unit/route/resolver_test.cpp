@@ -1,4 +1,4 @@
-// The rules of ROUTING.md, one case per rule or example, on a real store.
+// The rules of docs/routing.md, one case per rule or example, on a real store.
 #include "core/error.hpp"
 #include "support/store_fixture.hpp"
 

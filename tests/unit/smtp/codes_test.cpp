@@ -36,7 +36,7 @@ TEST_CASE("format_reply and format_reply_lines", "[smtp][codes]") {
     CHECK(format_reply_lines(250, "", std::vector<std::string>{}).empty());
 }
 
-TEST_CASE("reply_for maps error kinds (the SMTP row of DESIGN.md section 6)", "[smtp][codes]") {
+TEST_CASE("reply_for maps error kinds (the SMTP row of docs/architecture.md section 6)", "[smtp][codes]") {
     using vpsmail::Error;
     using vpsmail::ErrorKind;
     struct Case {

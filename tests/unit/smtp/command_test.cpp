@@ -152,7 +152,7 @@ TEST_CASE("parse_rcpt_to: paths and DSN parameters", "[smtp][command]") {
     CHECK(routed.recipient.str() == "dave@example.org");
     CHECK(rcpt("TO:<d\xc3\xa9@example.org>").non_ascii);
 
-    // ROUTING.md rule 8: <\bob@d> is bob's mailbox itself; the backslash is kept for routing.
+    // docs/routing.md rule 8: <\bob@d> is bob's mailbox itself; the backslash is kept for routing.
     auto direct = rcpt("TO:<\\Bob@Example.ORG>");
     CHECK(direct.recipient.backslash);
     CHECK(direct.recipient.local == "Bob");
