@@ -434,6 +434,23 @@ queue::SpoolRecipient retry_recipient(const smtp::Recipient& rcpt, const Reply& 
     return r;
 }
 
+// One mailbox of an accepted recipient's expansion that did not get the message: bounced
+// (`reply` permanent: a full mailbox) or retried by the queue runner as that mailbox alone,
+// `\bob@d` (docs/routing.md rule 8), so the parts already delivered get no second copy. The DSN
+// names the mailbox, and the address the client gave as its original recipient (RFC 3461 4.2).
+queue::SpoolRecipient mailbox_part(const smtp::Recipient& rcpt, const std::string& mailbox, const Reply& reply) {
+    queue::SpoolRecipient r = spool_recipient(rcpt, reply.temporary() ? "\\" + mailbox : mailbox);
+    if (!rcpt.orcpt) r.orcpt = "rfc822;" + rcpt.address.str();
+    r.local = true;
+    r.last_error = reply_text(reply);
+    if (!reply.temporary()) {
+        r.state = queue::RecipientState::bounced;
+        r.code = reply.code;
+        r.status = reply.status;
+    }
+    return r;
+}
+
 }  // namespace
 
 void bounce_refused(Server& server, const smtp::Envelope& envelope, std::string_view message,
@@ -637,6 +654,8 @@ smtp::DeliveryResult deliver_message(Server& server, const smtp::Deliver& action
     // refused one.
     queue::Envelope report = spool_envelope(envelope, return_path, peer);
     std::vector<std::size_t> retried;  // accepted only because the report entry retries them
+    std::set<std::string> parts;       // mailboxes that missed the message, reported once
+    std::vector<std::size_t> with_parts;  // accepted recipients with such a mailbox
     for (std::size_t i = 0; i < count; ++i) {
         bool any = remote_ok[i];
         bool any_local = false;
@@ -656,6 +675,23 @@ smtp::DeliveryResult deliver_message(Server& server, const smtp::Deliver& action
         }
         const std::optional<Reply> part_failure = failure[i] ? failure[i] : external_failure;
         const smtp::Recipient& rcpt = envelope.recipients[i];
+        if (any) {
+            // RFC 5321 6.1, docs/architecture.md section 9: the recipient is accepted, so a mailbox of its
+            // expansion that missed the message is ours: bounced when full, else retried.
+            for (const auto& mailbox : mailboxes[i]) {
+                if (auto it = stored.find(mailbox); (it != stored.end() && it->second) || !parts.insert(mailbox).second) continue;
+                Reply why = full.count(mailbox)                       ? Reply{552, "5.2.2", "mailbox full"}
+                            : unwritable.count(mailbox)               ? unwritable.at(mailbox)
+                                                                      : write_failure;
+                log::line("not_delivered", {{"session", peer.id}, {"id", envelope.id}, {"rcpt", rcpt.address.str()}, {"mailbox", mailbox},
+                                            {"reply", reply_text(why)},
+                                            {"then", why.temporary() ? "retry" : return_path.empty() ? "dropped, no DSN to <>" : "dsn"}});
+                if (why.temporary() || !return_path.empty()) {
+                    report.recipients.push_back(mailbox_part(rcpt, mailbox, why));
+                    with_parts.push_back(i);
+                }
+            }
+        }
         if (any && part_failure) {
             log::line("not_delivered", {{"session", peer.id}, {"id", envelope.id}, {"rcpt", rcpt.address.str()},
                                         {"reply", reply_text(*part_failure)}});
@@ -716,8 +752,10 @@ smtp::DeliveryResult deliver_message(Server& server, const smtp::Deliver& action
             // The refused recipients beside an accepted one would be lost after a 250: the
             // client hears 4xx and sends again, a second copy for the others (RFC 5321 6.1:
             // the message must not be lost).
-            if (!owned.empty())
+            if (!owned.empty() || (temporary == OnTemporaryFailure::queue_beside_accepted && !with_parts.empty()))
                 for (auto& v : result.recipients) v = Verdict::refuse(smtp::reply_for(e));
+            // The queue runner and the pickup try such a recipient again, whole.
+            for (std::size_t i : with_parts) result.recipients[i] = Verdict::refuse(smtp::reply_for(e));
         }
     }
     return result;

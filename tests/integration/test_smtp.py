@@ -396,6 +396,43 @@ class RefusedAfterData(ServeTest):
         self.assertEqual(len(maildir_files(self.w, "alice@example.test")), 1)  # no second copy for alice
         wait_for(lambda: json.loads(self.w.ok("--json", "queue", "list")) == [], what="the queue to drain")
 
+    def test_full_member_of_an_accepted_alias_bounces_with_a_dsn(self):
+        # One recipient, an alias: alice gets it, bob's part (over quota) is bounced, not dropped.
+        self.w.ok("user", "quota", "bob@example.test", "1K")
+        self.w.ok("alias", "add", "team", "alice", "bob")
+        with self.smtp() as s:
+            self.assertEqual(s.sendmail("ann@example.test", ["team@example.test"], MESSAGE + b"y" * 3000 + b"\r\n"), {})
+        self.assertEqual(len(maildir_files(self.w, "alice@example.test")), 1)
+        self.assertEqual(maildir_files(self.w, "bob@example.test"), [])
+        self.assertRegex(self.server.log(), r'not_delivered .*rcpt=team@example\.test mailbox=bob@example\.test reply="552 5\.2\.2 .*then=dsn')
+        files = wait_for(lambda: maildir_files(self.w, "ann@example.test"), what="the DSN for ann; log:\n" + self.server.log())
+        dsn = email.message_from_bytes(self.read(files[0]), policy=email.policy.compat32)
+        status = [p for p in dsn.get_payload() if p.get_content_type() == "message/delivery-status"][0]
+        recipients = status.get_payload()[1:]
+        self.assertEqual(len(recipients), 1)
+        self.assertEqual(recipients[0]["Original-Recipient"].lower(), "rfc822; team@example.test")
+        self.assertEqual(recipients[0]["Final-Recipient"].lower(), "rfc822; bob@example.test")
+        self.assertEqual(recipients[0]["Status"], "5.2.2")
+        wait_for(lambda: json.loads(self.w.ok("--json", "queue", "list")) == [], what="the queue to drain")
+
+    def test_unwritable_member_of_an_accepted_alias_is_retried_alone(self):
+        bob = os.path.join(self.w.mail_root, "example.test", "bob")
+        os.makedirs(os.path.dirname(bob), exist_ok=True)
+        with open(bob, "w") as f:
+            f.write("in the way")
+        self.w.ok("alias", "add", "team", "alice", "bob")
+        with self.smtp() as s:
+            self.assertEqual(s.sendmail("ann@remote.test", ["team@example.test"], MESSAGE), {})
+        self.assertEqual(len(maildir_files(self.w, "alice@example.test")), 1)
+        self.assertRegex(self.server.log(), r'not_delivered .*rcpt=team@example\.test mailbox=bob@example\.test reply="451 4\.3\.0 .*then=retry')
+        queued = json.loads(self.w.ok("--json", "queue", "list"))
+        self.assertEqual([r["address"] for m in queued for r in m["recipients"]], ["\\bob@example.test"])
+        os.remove(bob)
+        files = wait_for(lambda: maildir_files(self.w, "bob@example.test"), what="bob's retried copy; log:\n" + self.server.log())
+        self.assertIn(b"Hello Bob.", self.read(files[0]))
+        self.assertEqual(len(maildir_files(self.w, "alice@example.test")), 1)  # the alias is not expanded again
+        wait_for(lambda: json.loads(self.w.ok("--json", "queue", "list")) == [], what="the queue to drain")
+
 
 class BigMessages(ServeTest):
     """docs/architecture.md section 9: a message past 256 KiB waits in a file in the spool's tmp/, not in
