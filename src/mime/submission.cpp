@@ -15,7 +15,9 @@ bool is_atext_or_space(unsigned char c) {
     return std::string_view("!#$%&'*+-/=?^_`{|}~").find(static_cast<char>(c)) != std::string_view::npos;
 }
 
-// LF or CRLF in, CRLF out; the text ends at a lone "." line when dot_ends.
+// LF or CRLF in, CRLF out; the text ends at a lone "." line when dot_ends. CRs just before an
+// LF belong to the line end (PHP's mail() writes "\r\r\n" when a script's headers end in CRLF):
+// a CR anywhere else stays, and check_local_message refuses it as a bare CR.
 std::string normalize_lines(std::string_view input, bool dot_ends) {
     std::string out;
     out.reserve(input.size() + input.size() / 32 + 2);
@@ -26,7 +28,7 @@ std::string normalize_lines(std::string_view input, bool dot_ends) {
         std::string_view line = input.substr(pos, last ? std::string_view::npos : nl - pos);
         pos = last ? input.size() : nl + 1;
         ++number;
-        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+        while (!line.empty() && line.back() == '\r') line.remove_suffix(1);
         if (line.find('\0') != std::string_view::npos)
             throw Error(ErrorKind::bad_data, fmt::format("the message contains a NUL byte (line {})", number));
         // sendmail(8) without -i: a line with a single dot ends the input.

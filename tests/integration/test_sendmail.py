@@ -104,6 +104,14 @@ class Direct(SendmailTest):
         queued = json.loads(self.w.ok("--json", "queue", "list"))
         self.assertEqual([r["address"] for m in queued for r in m["recipients"]], ["carl@remote.test"])
 
+    def test_php_line_ends_are_line_ends(self):
+        # PHP's mail() with a script's CRLF headers writes "\r\r\n": one line end, not a bare CR.
+        self.ok("-t", "-i", stdin=b"To: bob@example.test\r\r\nSubject: php\r\r\n\r\r\nPHP's line ends\r\r\n")
+        text = self.only_message("bob@example.test")
+        self.assertIn(b"\r\nSubject: php\r\n", text)
+        self.assertTrue(text.endswith(b"\r\n\r\nPHP's line ends\r\n"), text)
+        self.assertNotIn(b"\r\r", text)
+
     def test_dot_ends_the_message_without_i(self):
         self.ok("bob@example.test", stdin=b"Subject: x\n\nfirst\n.\nnot sent\n")
         text = self.only_message("bob@example.test")
@@ -173,7 +181,7 @@ class Maildrop(SendmailTest):
     def test_what_the_pickup_refuses_is_refused_by_sendmail_first(self):
         prefix = self.as_nobody_or_skip()
         for args, stdin, needle in (
-                (["bob@example.test"], b"Subject: php\r\r\n\r\r\nPHP's line ends\r\r\n", "bare CR (line 1)"),
+                (["bob@example.test"], b"Subject: x\n\nbare\rCR\n", "bare CR"),
                 (["u%d@example.test" % i for i in range(101)], b"Subject: many\n\nhi\n", "[limits] max_recipients")):
             for who in (prefix, []):  # through the maildrop, and delivering directly as root
                 rc, out, err = self.sendmail(*args, prefix=who, stdin=stdin)
