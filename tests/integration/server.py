@@ -10,9 +10,10 @@ import socket
 import subprocess
 import sys
 import time
+import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "cli"))
-from harness import BIN, HASH, World  # noqa: E402
+from harness import BIN, HASH, World, require_binary  # noqa: E402
 
 READY_TIMEOUT = 30.0
 # A name server that never answers: no test queries a real one, and mail for other domains
@@ -147,3 +148,23 @@ def maildir_files(world, address, folder="new"):
     if not os.path.isdir(path):
         return []
     return sorted(os.path.join(path, name) for name in os.listdir(path))
+
+
+class ServerTest(unittest.TestCase):
+    """A real `vpsmail serve` on seeded_world(), started with the class's `config` text for each
+    test and killed after it (its log printed with VPSMAIL_SHOW_LOG=1). Outbound delivery runs
+    too; Server's name server never answers (NO_DNS): mail for other domains stays queued."""
+    config = ""
+
+    def setUp(self):
+        require_binary(self)
+        self.w = seeded_world()
+        self.server = Server(self.w, self.config).start()
+
+    def tearDown(self):
+        try:
+            self.server.kill()
+            if os.environ.get("VPSMAIL_SHOW_LOG"):
+                print(self.server.log())
+        finally:
+            self.w.close()

@@ -10,28 +10,14 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "cli"))
-from server import Server, seeded_world  # noqa: E402
+from server import Server, ServerTest, seeded_world  # noqa: E402
 from harness import require_binary  # noqa: E402
 
 MD5_HASH = "$1$saltsalt$9xy1btjgzLYfb7hivXtC//"  # "secret"
 DES_HASH = "abD6HAB6eqg.k"  # "longpassword", of which DES reads only "longpass"
 
 
-class AuthTest(unittest.TestCase):
-    config = ""
-
-    def setUp(self):
-        require_binary(self)
-        self.w = seeded_world()
-        self.server = Server(self.w, self.config).start()
-
-    def tearDown(self):
-        try:
-            self.server.kill()
-            if os.environ.get("VPSMAIL_SHOW_LOG"):
-                print(self.server.log())
-        finally:
-            self.w.close()
+class AuthTest(ServerTest):
 
     def smtp(self, listener="submission", source="127.0.0.1"):
         # Loopback: AUTH without TLS is allowed (docs/architecture.md section 10).

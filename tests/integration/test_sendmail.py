@@ -12,26 +12,13 @@ import subprocess
 import time
 import unittest
 
-from server import Server, maildir_files, seeded_world, wait_for
+from server import Server, ServerTest, maildir_files, seeded_world, wait_for
 from harness import BIN, as_nobody, require_binary
 
 PICKUP_TIMEOUT = 20.0
 
 
-class SendmailTest(unittest.TestCase):
-    def setUp(self):
-        require_binary(self)
-        self.w = seeded_world()
-        # Server's name server never answers (server.NO_DNS): mail for other domains stays queued.
-        self.server = Server(self.w).start()
-
-    def tearDown(self):
-        try:
-            self.server.kill()
-            if os.environ.get("VPSMAIL_SHOW_LOG"):
-                print(self.server.log())
-        finally:
-            self.w.close()
+class SendmailTest(ServerTest):
 
     def sendmail(self, *args, stdin=b"", prefix=(), argv0=None):
         """Runs `vpsmail --config C --db D sendmail ARGS`, or the binary linked as `argv0` with

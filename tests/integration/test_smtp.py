@@ -17,7 +17,7 @@ import subprocess
 import time
 import unittest
 
-from server import HASH, Server, maildir_files, seeded_world, wait_for
+from server import HASH, Server, ServerTest, maildir_files, seeded_world, wait_for
 from harness import BIN, World, require_binary
 
 MESSAGE = (b"From: Ann <ann@remote.test>\r\nTo: bob@example.test\r\nSubject: hello\r\n"
@@ -31,22 +31,7 @@ def tls_context():
     return ctx
 
 
-class ServeTest(unittest.TestCase):
-    config = ""
-
-    def setUp(self):
-        require_binary(self)
-        self.w = seeded_world()
-        # Outbound delivery runs too; Server's name server never answers (server.NO_DNS).
-        self.server = Server(self.w, self.config).start()
-
-    def tearDown(self):
-        try:
-            self.server.kill()
-            if os.environ.get("VPSMAIL_SHOW_LOG"):
-                print(self.server.log())
-        finally:
-            self.w.close()
+class ServeTest(ServerTest):
 
     def smtp(self, listener="smtp"):
         return smtplib.SMTP("127.0.0.1", self.server.ports[listener], local_hostname="client.test", timeout=30)
