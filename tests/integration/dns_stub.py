@@ -29,6 +29,7 @@ As a program (prints the port on stdout, then serves until SIGTERM, SIGINT or st
 
 import argparse
 import json
+import os
 import signal
 import socket
 import struct
@@ -251,15 +252,21 @@ def main(argv=None):
         print("query", name, rtype, flush=True)
 
     stub = DnsStub(table, port=args.port, on_query=report if args.verbose else None)
-    done = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: done.set())
-    signal.signal(signal.SIGINT, lambda *_: done.set())
+    # The stop signals are blocked in every thread and taken by sigwait() below. A handler that
+    # set an Event deadlocked now and then: run in the main thread inside Event.wait(), it took
+    # the lock that wait() held.
+    stop_signals = {signal.SIGTERM, signal.SIGINT}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
     stub.start()
     print(stub.port, flush=True)
     if args.stdin_eof:
-        threading.Thread(target=lambda: (sys.stdin.read(), done.set()), daemon=True).start()
-    while not done.wait(1):
-        pass
+        def stop_at_eof():
+            try:
+                sys.stdin.buffer.read()
+            finally:
+                os.kill(os.getpid(), signal.SIGTERM)
+        threading.Thread(target=stop_at_eof, daemon=True).start()
+    signal.sigwait(stop_signals)
     stub.stop()
     return 0
 
