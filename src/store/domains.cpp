@@ -7,6 +7,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <vector>
+
 namespace vpsmail::store {
 namespace {
 
@@ -34,6 +37,34 @@ constexpr std::string_view alias_target_in_domain =
     " length(target_lc) > length(?1)"
     " AND substr(target_lc, length(target_lc) - length(?1) + 1) = ?1"
     " AND substr(target_lc, 1, 1) NOT IN ('|', '/', ':')";
+
+// Alias entries naming an address in the internationalized domain `name` (A-labels) with its
+// U-labels, as earlier builds stored them ("bob@bücher.example"): SQL cannot convert
+// them, so the entries whose domain part is not ASCII are read and normalised here. Only
+// `domain del` of an IDN domain asks, so the scan costs nothing elsewhere. Returns their rowids.
+std::vector<std::int64_t> alias_targets_in_u_labels(Database& db, const std::string& name) {
+    auto q = db.query(
+        "SELECT rowid, target_lc FROM alias_targets WHERE instr(target_lc, '@') > 0"
+        " AND substr(target_lc, 1, 1) NOT IN ('|', '/', ':')");
+    std::vector<std::int64_t> rows;
+    while (q.step()) {
+        const std::string target = q.text(1);
+        const std::string_view domain = std::string_view(target).substr(target.rfind('@') + 1);
+        if (domain.empty() || std::all_of(domain.begin(), domain.end(), [](unsigned char c) { return c < 0x80; }))
+            continue;  // ASCII domains were counted by the SQL suffix match
+        try {
+            if (normalize_domain(domain) == name) rows.push_back(q.int64(0));
+        } catch (const Error&) {
+            // not a domain name at all: it names no domain to keep
+        }
+    }
+    return rows;
+}
+
+// Names an internationalized domain: one of its labels is an A-label.
+bool is_idn(const std::string& name) {
+    return name.starts_with("xn--") || name.find(".xn--") != std::string::npos;
+}
 
 }  // namespace
 
@@ -85,6 +116,9 @@ void Store::remove_domain(const std::string& domain, bool force) {
         db_->query(fmt::format("DELETE FROM alias_targets WHERE{}", alias_target_in_domain))
             .bind(1, "@" + name)
             .run();
+        if (is_idn(name))
+            for (std::int64_t row : alias_targets_in_u_labels(*db_, name))
+                db_->query("DELETE FROM alias_targets WHERE rowid = ?1").bind(1, row).run();
         db_->query("DELETE FROM aliases WHERE NOT EXISTS (SELECT 1 FROM alias_targets t WHERE t.alias_id = aliases.id)")
             .run();
     }
@@ -113,6 +147,7 @@ DomainUse Store::domain_use(const std::string& domain) {
         q.bind(1, "@" + name).step();
         use.alias_targets = q.int64(0);
     }
+    if (is_idn(name)) use.alias_targets += static_cast<std::int64_t>(alias_targets_in_u_labels(*db_, name).size());
     tx.commit();
     return use;
 }

@@ -264,6 +264,27 @@ TEST_CASE("remove_domain refuses a domain in use and, forced, removes everything
     }
 }
 
+TEST_CASE("remove_domain counts and removes alias entries stored with the domain's U-labels", "[store][domain]") {
+    TempDir tmp;
+    auto store = Store::open(tmp.file("store.db"));
+    store->create_domain("xn--bcher-kva.example");  // bücher.example
+    store->create_domain("xn--caf-dma.test");       // café.test
+    // Earlier builds stored alias targets as typed; these are what such a store holds.
+    store->add_alias("old", {"bob@bücher.example", "ann@BÜCHER.example", "x@café.test", "y@sub.bücher.example"});
+    store->add_alias("new", {"carl@xn--bcher-kva.example"});
+    store->add_alias("odd", {"z@b\xff" "cher.example", "|/bin/cat bob@bücher.example"});
+
+    CHECK(store->domain_use("xn--bcher-kva.example").alias_targets == 3);
+    std::string msg = error_of([&] { store->remove_domain("xn--bcher-kva.example", false); }, ErrorKind::bad_data);
+    CHECK_THAT(msg, Catch::Contains("3 alias entries"));
+
+    store->remove_domain("xn--bcher-kva.example", true);
+    CHECK(join(store->find_alias("old")->targets) == "x@café.test,y@sub.bücher.example");
+    CHECK_FALSE(store->find_alias("new").has_value());
+    CHECK(store->find_alias("odd")->targets.size() == 2);
+    CHECK(store->domain_use("xn--caf-dma.test").alias_targets == 1);
+}
+
 TEST_CASE("users: create, find, list, set, remove", "[store][user]") {
     TempDir tmp;
     auto store = Store::open(tmp.file("store.db"));
