@@ -71,17 +71,22 @@ bool printable_ascii(char32_t cp) { return cp >= 0x20 && cp <= 0x7e; }
 
 std::string decode_utf7(std::string_view text);
 
-// The name as an error message shows it: control bytes, '%' and (in what is not UTF-8) bytes
-// past 0x7f as %XX (core/escape), cut after 100 bytes.
+// The name as an error message shows it, one safe log line: control bytes and '%' as %XX
+// (core/escape), and so are C1 controls and, in what is not UTF-8, every byte past 0x7f; cut
+// after 100 bytes.
 std::string shown(std::string_view text) {
     std::u32string ignored;
+    const bool utf8 = decode_utf8(text, ignored);
     std::string out;
-    if (decode_utf8(text, ignored)) {
-        out = escape_value(text.substr(0, 100));
-    } else {
-        for (unsigned char c : text.substr(0, 100)) {
-            if (c >= 0x20 && c < 0x7f && c != '%') out += static_cast<char>(c);
-            else out += fmt::format("%{:02X}", c);
+    const std::string_view head = text.substr(0, 100);
+    for (std::size_t i = 0; i < head.size(); ++i) {
+        const auto c = static_cast<unsigned char>(head[i]);
+        const bool c1 = c == 0xc2 && i + 1 < head.size() && static_cast<unsigned char>(head[i + 1]) <= 0x9f;
+        if (c1 || (!utf8 && c >= 0x80)) {
+            out += fmt::format("%{:02X}", c);
+            if (c1) out += fmt::format("%{:02X}", static_cast<unsigned char>(head[++i]));
+        } else {
+            out += escape_value(head.substr(i, 1));
         }
     }
     if (text.size() > 100) out += "...";
