@@ -205,7 +205,9 @@ std::vector<FolderEntry> Folders::list() const {
 
     std::vector<FolderEntry> out;
     auto add = [&](const MailboxName& name, bool selectable) {
-        FolderEntry e{name, selectable, parents.contains(name), special_use_of(name), subscribed.contains(name)};
+        // RFC 6154 2: the attribute tells where messages go, so a \Noselect name has none.
+        const SpecialUse use = selectable ? special_use_of(name) : SpecialUse::none;
+        FolderEntry e{name, selectable, parents.contains(name), use, subscribed.contains(name)};
         out.push_back(std::move(e));
     };
     add(MailboxName(), true);

@@ -22,7 +22,7 @@ struct FolderEntry {
     MailboxName name;
     bool selectable = true;     ///< false: \Noselect, only the parent of folders that exist
     bool has_children = false;  ///< \HasChildren, else \HasNoChildren (RFC 3348)
-    SpecialUse special_use = SpecialUse::none;
+    SpecialUse special_use = SpecialUse::none;  ///< none when not selectable
     bool subscribed = false;
 };
 

@@ -141,6 +141,11 @@ TEST_CASE("the listing skips what is no folder, and gives special-use attributes
     CHECK(vpsmail::mailstore::special_use_of(mbox("Trash")) == SpecialUse::trash);
     CHECK(vpsmail::mailstore::special_use_of(mbox("trash")) == SpecialUse::none);
     CHECK_FALSE(Folders(m).exists(mbox("Link")));
+    // An implicit parent gets no special use.
+    Folders(m).remove(mbox("Trash"));
+    Folders(m).create(mbox("Trash/2026"));
+    CHECK(listing(Folders(m)).back() == "sent \\HasNoChildren");
+    CHECK(listing(Folders(m))[6] == "Trash \\Noselect \\HasChildren");
 }
 
 TEST_CASE("delete removes the folder and all in it; children stay, the parent becomes \\Noselect", "[mailstore][folders]") {
