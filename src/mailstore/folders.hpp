@@ -70,8 +70,8 @@ public:
     /// cur/ and new/ into it, leaving INBOX empty; its children stay where they are. Each
     /// folder is renamed on its own: a crash in between leaves some of them renamed, none lost.
     /// Throws Error(not_found) when `from` is not there, Error(exists) when `to` (or where a
-    /// child would go) is there or is INBOX, Error(bad_data) for a rename into itself,
-    /// Error(limit) when a child's new name is over the limits, Error(permission/temporary)
+    /// child would go) is there or is INBOX, Error(bad_data) for a rename into itself or
+    /// when a child's new name would be over the limits, Error(permission/temporary)
     /// naming the path. Nothing is moved when it throws before the first rename.
     void rename(const MailboxName& from, const MailboxName& to);
 

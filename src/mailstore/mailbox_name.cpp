@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdint>
 
 namespace vpsmail::mailstore {
@@ -78,7 +79,10 @@ std::string shown(std::string_view text) {
     std::u32string ignored;
     const bool utf8 = decode_utf8(text, ignored);
     std::string out;
-    const std::string_view head = text.substr(0, 100);
+    std::size_t cut = std::min<std::size_t>(text.size(), 100);
+    // Not inside a UTF-8 sequence: the message stays UTF-8.
+    while (utf8 && cut < text.size() && cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xc0) == 0x80) --cut;
+    const std::string_view head = text.substr(0, cut);
     for (std::size_t i = 0; i < head.size(); ++i) {
         const auto c = static_cast<unsigned char>(head[i]);
         const bool c1 = c == 0xc2 && i + 1 < head.size() && static_cast<unsigned char>(head[i + 1]) <= 0x9f;
@@ -89,12 +93,12 @@ std::string shown(std::string_view text) {
             out += escape_value(head.substr(i, 1));
         }
     }
-    if (text.size() > 100) out += "...";
+    if (cut < text.size()) out += "...";
     return out;
 }
 
-[[noreturn]] void refuse(std::string_view name, std::string_view why, ErrorKind kind = ErrorKind::bad_data) {
-    throw Error(kind, fmt::format("invalid mailbox name '{}': {}", shown(name), why));
+[[noreturn]] void refuse(std::string_view name, std::string_view why) {
+    throw Error(ErrorKind::bad_data, fmt::format("invalid mailbox name '{}': {}", shown(name), why));
 }
 
 std::vector<std::string_view> split(std::string_view text, char separator) {
@@ -127,7 +131,7 @@ std::string encode_levels(std::string_view canonical) {
 // The checks every MailboxName passes (the class comment); `shown_as` is what the caller gave.
 std::string canonical_name(std::string_view utf8, std::string_view shown_as) {
     if (shown_as.size() > max_input || utf8.size() > max_input)
-        refuse(shown_as, fmt::format("longer than {} bytes", max_input), ErrorKind::limit);
+        refuse(shown_as, fmt::format("longer than {} bytes", max_input));
     if (utf8.empty()) refuse(shown_as, "the name is empty");
     std::u32string cps;
     if (!decode_utf8(utf8, cps)) refuse(shown_as, "not valid UTF-8");
@@ -142,12 +146,12 @@ std::string canonical_name(std::string_view utf8, std::string_view shown_as) {
             refuse(shown_as, "'.' cannot be part of a name: Maildir++ folders use it between levels (use '/')");
     }
     if (levels.size() > max_mailbox_depth)
-        refuse(shown_as, fmt::format("more than {} levels", max_mailbox_depth), ErrorKind::limit);
+        refuse(shown_as, fmt::format("more than {} levels", max_mailbox_depth));
     std::string canonical(utf8);
     // RFC 3501 5.1: INBOX is case-insensitive, also as the top of a hierarchy.
     if (equals_inbox(levels.front())) canonical.replace(0, 5, "INBOX");
     if (canonical != "INBOX" && encode_levels(canonical).size() > max_folder_file_name)
-        refuse(shown_as, fmt::format("its folder name would be longer than {} bytes", max_folder_file_name), ErrorKind::limit);
+        refuse(shown_as, fmt::format("its folder name would be longer than {} bytes", max_folder_file_name));
     return canonical;
 }
 
@@ -156,7 +160,7 @@ std::string canonical_name(std::string_view utf8, std::string_view shown_as) {
 MailboxName MailboxName::from_utf8(std::string_view text) { return MailboxName(canonical_name(text, text)); }
 
 MailboxName MailboxName::from_utf7(std::string_view wire) {
-    if (wire.size() > max_input) refuse(wire, fmt::format("longer than {} bytes", max_input), ErrorKind::limit);
+    if (wire.size() > max_input) refuse(wire, fmt::format("longer than {} bytes", max_input));
     std::string utf8;
     try {
         utf8 = decode_utf7(wire);

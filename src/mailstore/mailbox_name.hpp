@@ -30,7 +30,7 @@ public:
 
     /// The name given in UTF-8 (RFC 9051 and UTF8=ACCEPT clients, the CLI). Throws
     /// Error(bad_data) "invalid mailbox name '<name escaped>': <why>" for any of the
-    /// refusals above, Error(limit) for a name over the depth or length limits.
+    /// refusals above, the depth and length limits included.
     static MailboxName from_utf8(std::string_view text);
     /// The name as IMAP4rev1 clients send it, in modified UTF-7. Throws as from_utf8(), and
     /// Error(bad_data) for invalid modified UTF-7 (decode_modified_utf7).
@@ -49,7 +49,7 @@ public:
     bool is_ancestor_of(const MailboxName& other) const noexcept;
     /// This name with its leading part `from` (this name or an ancestor of it) replaced by
     /// `to`: what a rename makes of it. Throws Error(bad_data) when this name does not start
-    /// with `from`, Error(limit) when the result is over the limits.
+    /// with `from` or when the result is over the limits.
     MailboxName rebased(const MailboxName& from, const MailboxName& to) const;
 
     friend bool operator==(const MailboxName&, const MailboxName&) = default;

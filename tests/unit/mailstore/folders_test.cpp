@@ -306,3 +306,18 @@ TEST_CASE("subscriptions: one name per line, atomic rewrites, foreign lines kept
     folders.create(mbox("Drafts"));
     CHECK(listing(folders) == std::vector<std::string>{"INBOX \\HasNoChildren [S]", "Drafts \\HasNoChildren \\Drafts [S]"});
 }
+
+TEST_CASE("a rename that would make a child's name too long or deep moves nothing", "[mailstore][folders]") {
+    TempDir tmp;
+    const std::string m = tmp.file("alice");
+    Folders folders(m);
+    std::string deep = "d";
+    for (int i = 1; i < 16; ++i) deep += "/d";  // 16 levels: the most
+    folders.create(mbox("d"));
+    folders.create(mbox(deep));
+    const auto before = listing(folders);
+    const std::string message = error_of([&] { folders.rename(mbox("d"), mbox("x/y")); }, ErrorKind::bad_data);
+    CHECK(message.find("more than 16 levels") != std::string::npos);
+    error_of([&] { folders.rename(mbox("d"), mbox(std::string(230, 'x'))); }, ErrorKind::bad_data);
+    CHECK(listing(folders) == before);
+}

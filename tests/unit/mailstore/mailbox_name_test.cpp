@@ -161,7 +161,7 @@ TEST_CASE("mailbox names: levels, parents, ancestors and renames", "[mailstore][
     error_of([&] { abc.rebased(MailboxName::from_utf8("B"), a); }, ErrorKind::bad_data);
     // A rename that makes a child too deep is refused.
     const MailboxName deep = MailboxName::from_utf8(repeat("d", 16, "/"));
-    error_of([&] { deep.rebased(MailboxName::from_utf8("d"), MailboxName::from_utf8("x/y")); }, ErrorKind::limit);
+    error_of([&] { deep.rebased(MailboxName::from_utf8("d"), MailboxName::from_utf8("x/y")); }, ErrorKind::bad_data);
 }
 
 TEST_CASE("mailbox names refuse what could escape or confuse the Maildir", "[mailstore][mailbox_name]") {
@@ -197,11 +197,11 @@ TEST_CASE("mailbox names refuse what could escape or confuse the Maildir", "[mai
         {"\xe0\x80\xae\xe0\x80\xae", ErrorKind::bad_data},  // overlong ".."
         {"\xed\xa0\x80", ErrorKind::bad_data},   // a surrogate in UTF-8
         {"\xf4\x90\x80\x80", ErrorKind::bad_data},  // past U+10FFFF
-        {repeat("a", 17, "/"), ErrorKind::limit},
-        {std::string(255, 'a'), ErrorKind::limit},  // ".aaa..." is 256 bytes
-        {repeat("\xe2\x98\xba", 100, ""), ErrorKind::limit},
-        {std::string(5000, 'a'), ErrorKind::limit},
-        {repeat("a", 3000, "/"), ErrorKind::limit},
+        {repeat("a", 17, "/"), ErrorKind::bad_data},
+        {std::string(255, 'a'), ErrorKind::bad_data},  // ".aaa..." is 256 bytes
+        {repeat("\xe2\x98\xba", 100, ""), ErrorKind::bad_data},
+        {std::string(5000, 'a'), ErrorKind::bad_data},
+        {repeat("a", 3000, "/"), ErrorKind::bad_data},
     };
     for (const Case& c : cases) {
         INFO("name '" << c.name << "'");
@@ -219,6 +219,9 @@ TEST_CASE("mailbox names refuse what could escape or confuse the Maildir", "[mai
     }
     CHECK(error_of([] { MailboxName::from_utf8("a\xc2\x85"); }, ErrorKind::bad_data).find("a%C2%85") != std::string::npos);
     CHECK(error_of([] { MailboxName::from_utf8("a\nb"); }, ErrorKind::bad_data).find("a%0Ab") != std::string::npos);
+    // A long name is cut on a character boundary: the message stays UTF-8.
+    const std::string cut = error_of([] { MailboxName::from_utf8("a" + repeat("\xe2\x98\xba", 100, "")); }, ErrorKind::bad_data);
+    CHECK(cut.find("'a" + repeat("\xe2\x98\xba", 33, "") + "...'") != std::string::npos);
     // Smuggled through modified UTF-7: NUL, '/', '.'.
     for (const char* wire : {"&AAA-", "a&AC8-..", "&AC4AL-", "x/&AC4-&AC4-", "&ACAAIA-"}) {
         INFO("wire '" << wire << "'");
@@ -279,7 +282,7 @@ TEST_CASE("no accepted name, random or hostile, leaves the Maildir", "[mailstore
                 ++accepted;
                 check_stays_inside(name);
             } catch (const vpsmail::Error& e) {
-                const bool refused = e.kind() == ErrorKind::bad_data || e.kind() == ErrorKind::limit;
+                const bool refused = e.kind() == ErrorKind::bad_data;
                 CHECK(refused);
             }
         }
