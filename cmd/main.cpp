@@ -435,7 +435,7 @@ int main(int argc, char** argv) {
     app.add_flag("--json", ctx.options.json, "Machine-readable JSON output");
     app.add_flag("-q,--quiet", ctx.options.quiet, "No warnings");
     app.add_flag("-v,--verbose", ctx.options.verbose, "Say what was done; show error details");
-    app.footer("Exit status: 0 ok, 64 usage, 65 bad data, 67 no such user (route test: a permanent failure), "
+    app.footer("Exit status: 0 ok, 64 usage, 65 bad data, 66 not found (mailbox), 67 no such user (route test: a permanent failure), "
                "68 no such domain, 70 internal error, 73 exists, 74 output error, 75 temporary (route test: only "
                "temporary failures), 77 permission, 78 configuration.");
 
