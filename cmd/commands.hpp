@@ -41,6 +41,13 @@ int user_quota(Context&, const std::string& address, const std::string& size);
 int user_sendas(Context&, const std::string& address, const std::vector<std::string>& add,
                 const std::vector<std::string>& del);
 
+// mailbox.cpp: an account's folders (ADDRESS is the account; NAME in UTF-8, '/' between levels).
+// status, reindex and expunge belong here too once the index exists.
+int mailbox_list(Context&, const std::string& address);
+int mailbox_create(Context&, const std::string& address, const std::string& name);
+int mailbox_delete(Context&, const std::string& address, const std::string& name);
+int mailbox_rename(Context&, const std::string& address, const std::string& from, const std::string& to);
+
 // alias.cpp
 int alias_add(Context&, const std::string& name, const std::vector<std::string>& targets);
 int alias_del(Context&, const std::string& name, const std::vector<std::string>& targets);

@@ -126,6 +126,26 @@ void build_user(Tree& t, Args& x, CLI::App* user) {
     usend->add_option("--del", x.more, "Remove this address from the account's list (repeatable)")->allow_extra_args(false);
 }
 
+void build_mailbox(Tree& t, Args& x, CLI::App* mailbox) {
+    Context& ctx = t.ctx;
+    t.command(mailbox, "list", "List an account's mailboxes with their attributes and subscriptions",
+              [&] { return mailbox_list(ctx, x.a); })
+        ->add_option("ADDRESS", x.a, "Account address")->required();
+    auto* mcreate = t.command(mailbox, "create", "Create a mailbox folder (its parents stay implicit)",
+                              [&] { return mailbox_create(ctx, x.a, x.b); });
+    mcreate->add_option("ADDRESS", x.a, "Account address")->required();
+    mcreate->add_option("NAME", x.b, "Mailbox name in UTF-8, '/' between levels (Archive/2026)")->required();
+    auto* mdelete = t.command(mailbox, "delete", "Delete a mailbox and the messages in it (its children stay)",
+                              [&] { return mailbox_delete(ctx, x.a, x.b); });
+    mdelete->add_option("ADDRESS", x.a, "Account address")->required();
+    mdelete->add_option("NAME", x.b, "Mailbox name (not INBOX)")->required();
+    auto* mrename = t.command(mailbox, "rename", "Rename a mailbox and its children (INBOX: move its messages to NEW)",
+                              [&] { return mailbox_rename(ctx, x.a, x.b, x.size); });
+    mrename->add_option("ADDRESS", x.a, "Account address")->required();
+    mrename->add_option("OLD", x.b, "The mailbox's name")->required();
+    mrename->add_option("NEW", x.size, "Its new name")->required();
+}
+
 void build_alias(Tree& t, Args& x, CLI::App* alias) {
     Context& ctx = t.ctx;
     auto* aadd = t.command(alias, "add", "Add targets to an alias, creating it", [&] { return alias_add(ctx, x.a, x.list); });
@@ -253,6 +273,7 @@ struct Group {
 constexpr Group groups[] = {
     {"domain", "Add, delete, list and show local domains", build_domain},
     {"user", "Manage mail accounts", build_user},
+    {"mailbox", "Manage an account's mailbox folders (Maildir++)", build_mailbox},
     {"alias", "Manage aliases (keyed on the local part, valid in every local domain)", build_alias},
     {"vuser", "Manage the virtusertable (virtual-user map)", build_vuser},
     {"forward", "Manage per-account forwards (.forward)", build_forward},
@@ -414,7 +435,7 @@ int main(int argc, char** argv) {
     app.add_flag("--json", ctx.options.json, "Machine-readable JSON output");
     app.add_flag("-q,--quiet", ctx.options.quiet, "No warnings");
     app.add_flag("-v,--verbose", ctx.options.verbose, "Say what was done; show error details");
-    app.footer("Exit status: 0 ok, 64 usage, 65 bad data, 67 no such user (route test: a permanent failure), "
+    app.footer("Exit status: 0 ok, 64 usage, 65 bad data, 66 not found (mailbox), 67 no such user (route test: a permanent failure), "
                "68 no such domain, 70 internal error, 73 exists, 74 output error, 75 temporary (route test: only "
                "temporary failures), 77 permission, 78 configuration.");
 

@@ -34,7 +34,7 @@ _vpsmail()
     ((COMP_CWORD > 0)) && prev=${COMP_WORDS[COMP_CWORD - 1]}
 
     local globals='--db --config --json -q --quiet -v --verbose --version -h --help'
-    local groups='domain user alias vuser forward catchall route config queue serve sendmail help'
+    local groups='domain user mailbox alias vuser forward catchall route config queue serve sendmail help'
 
     # Find the group, the command and how many positionals follow, skipping options and the
     # values of the options that take one (also written --opt=value, which bash splits at '=').
@@ -132,6 +132,7 @@ _vpsmail()
         case $group in
             domain) commands='add del list show' ;;
             user) commands='add del passwd list show enable disable quota sendas' ;;
+            mailbox) commands='list create delete rename' ;;
             alias) commands='add del list show' ;;
             vuser) commands='map unmap list' ;;
             forward) commands='set clear show list' ;;
@@ -173,7 +174,8 @@ _vpsmail()
             words=$(_vpsmail_domains "${store_args[@]}")
             ;;
         'user del 0' | 'user passwd 0' | 'user show 0' | 'user enable 0' | 'user disable 0' | \
-            'user quota 0' | 'user sendas 0' | 'forward set 0' | 'forward clear 0' | 'forward show 0')
+            'user quota 0' | 'user sendas 0' | 'forward set 0' | 'forward clear 0' | 'forward show 0' | \
+            'mailbox list 0' | 'mailbox create 0' | 'mailbox delete 0' | 'mailbox rename 0')
             words=$(_vpsmail_accounts "${store_args[@]}")
             ;;
         'queue show 0' | 'queue bounce 0' | 'queue flush '* | 'queue retry '* | 'queue hold '* | \

@@ -100,6 +100,7 @@ complete -c vpsmail -s v -l verbose -d 'Say what was done; show error details'
 # Command groups.
 complete -c vpsmail -n __vpsmail_needs_group -a domain -d 'Add, delete, list and show local domains'
 complete -c vpsmail -n __vpsmail_needs_group -a user -d 'Manage mail accounts'
+complete -c vpsmail -n __vpsmail_needs_group -a mailbox -d "Manage an account's mailbox folders (Maildir++)"
 complete -c vpsmail -n __vpsmail_needs_group -a alias -d 'Manage aliases (valid in every local domain)'
 complete -c vpsmail -n __vpsmail_needs_group -a vuser -d 'Manage the virtusertable (virtual-user map)'
 complete -c vpsmail -n __vpsmail_needs_group -a forward -d 'Manage per-account forwards (.forward)'
@@ -110,7 +111,7 @@ complete -c vpsmail -n __vpsmail_needs_group -a queue -d 'Show and steer the out
 complete -c vpsmail -n __vpsmail_needs_group -a serve -d 'Run the mail server (SMTP listeners)'
 complete -c vpsmail -n __vpsmail_needs_group -a sendmail -d 'Submit a message like sendmail(8)'
 complete -c vpsmail -n __vpsmail_needs_group -a help -d 'Print the help of vpsmail or of one group'
-complete -c vpsmail -n '__vpsmail_needs_command help' -a 'domain user alias vuser forward catchall route config queue serve sendmail' -d 'Command group'
+complete -c vpsmail -n '__vpsmail_needs_command help' -a 'domain user mailbox alias vuser forward catchall route config queue serve sendmail' -d 'Command group'
 
 # domain
 complete -c vpsmail -n '__vpsmail_needs_command domain' -a add -d 'Add a local domain'
@@ -146,6 +147,15 @@ complete -c vpsmail -n '__vpsmail_command_is user sendas' -l add -x -d 'Let the 
 complete -c vpsmail -n '__vpsmail_command_is user sendas' -l del -x -d "Remove this address from the account's list"
 for command in del passwd show enable disable quota sendas
     complete -c vpsmail -n "__vpsmail_command_is user $command 0" -a '(__vpsmail_accounts)' -d 'Account'
+end
+
+# mailbox
+complete -c vpsmail -n '__vpsmail_needs_command mailbox' -a list -d "List an account's mailboxes with their attributes and subscriptions"
+complete -c vpsmail -n '__vpsmail_needs_command mailbox' -a create -d 'Create a mailbox folder (its parents stay implicit)'
+complete -c vpsmail -n '__vpsmail_needs_command mailbox' -a delete -d 'Delete a mailbox and the messages in it (its children stay)'
+complete -c vpsmail -n '__vpsmail_needs_command mailbox' -a rename -d 'Rename a mailbox and its children (INBOX: move its messages to NEW)'
+for command in list create delete rename
+    complete -c vpsmail -n "__vpsmail_command_is mailbox $command 0" -a '(__vpsmail_accounts)' -d 'Account'
 end
 
 # alias

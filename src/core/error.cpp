@@ -13,6 +13,7 @@ int exit_code(ErrorKind kind) noexcept {
     case ErrorKind::no_such_user: return EX_NOUSER;
     case ErrorKind::no_such_domain: return EX_NOHOST;
     case ErrorKind::exists: return EX_CANTCREAT;
+    case ErrorKind::not_found: return EX_NOINPUT;
     case ErrorKind::temporary: return EX_TEMPFAIL;
     case ErrorKind::no_space: return EX_TEMPFAIL;
     case ErrorKind::permission: return EX_NOPERM;
@@ -30,6 +31,7 @@ const char* kind_name(ErrorKind kind) noexcept {
     case ErrorKind::no_such_user: return "no_such_user";
     case ErrorKind::no_such_domain: return "no_such_domain";
     case ErrorKind::exists: return "exists";
+    case ErrorKind::not_found: return "not_found";
     case ErrorKind::temporary: return "temporary";
     case ErrorKind::no_space: return "no_space";
     case ErrorKind::permission: return "permission";

@@ -14,6 +14,7 @@ enum class ErrorKind {
     no_such_user,    ///< an account, alias, map or forward that is not there (EX_NOUSER)
     no_such_domain,  ///< a domain that is not a local domain (EX_NOHOST)
     exists,          ///< the thing to create is there already (EX_CANTCREAT)
+    not_found,       ///< a thing to act on (a mailbox folder) is not there (EX_NOINPUT)
     temporary,       ///< try again later: busy database, I/O (EX_TEMPFAIL)
     no_space,        ///< the file system is full (ENOSPC, EDQUOT): temporary too (EX_TEMPFAIL)
     permission,      ///< file permissions, read-only database (EX_NOPERM)
