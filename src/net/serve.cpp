@@ -402,6 +402,7 @@ void serve(const Settings& settings, const std::function<void()>& reload) {
         asio::co_spawn(io, accept_loop(shared, *acceptors[i], l), asio::detached);
         std::printf("listening %s %s\n", l.name.c_str(), endpoint_text(acceptors[i]->local_endpoint()).c_str());
         log::line("listening", {{"listener", l.name}, {"address", endpoint_text(acceptors[i]->local_endpoint())}});
+        if (settings.on_listening) settings.on_listening(l, endpoint_text(acceptors[i]->local_endpoint()));
     }
     std::fflush(stdout);
     if (settings.on_ready) settings.on_ready();
