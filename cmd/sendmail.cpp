@@ -14,6 +14,7 @@
 #include "route/resolver.hpp"
 #include "server/maildrop.hpp"
 #include "server/server.hpp"
+#include "server/session_driver.hpp"
 #include "server/smtp_service.hpp"
 #include "smtp/received.hpp"
 #include "smtp/session.hpp"
@@ -240,7 +241,8 @@ void write_stdout(const std::string& bytes) {
 void run_stdio(server::Conversation& c) {
     auto pump = [&] {
         while (auto job = c.take_job()) (*job)()();
-        write_stdout(c.take_output());
+        for (std::string out = c.take_output(server::output_piece); !out.empty(); out = c.take_output(server::output_piece))
+            write_stdout(out);
     };
     c.start();
     pump();
@@ -270,32 +272,14 @@ public:
 };
 
 // Maildrop mode's Conversation: the real smtp::Session, whose Deliver writes a maildrop file.
-class DropConversation final : public server::Conversation {
+class DropConversation final : public server::SessionDriver<smtp::Session> {
 public:
-    DropConversation(const Config& config, std::string id) : config_(config), session_(session_config(config, std::move(id)), ports_) {}
+    DropConversation(const Config& config, std::string id)
+        : SessionDriver(server::Peer{}, session_, server::ConnectionLog::none), config_(config),
+          session_(session_config(config, std::move(id)), ports_) {}
 
-    void start() override { session_.start(); }
-    void receive(std::string_view bytes) override { session_.receive(std::span<const char>(bytes.data(), bytes.size())); }
-    std::string take_output() override { return session_.take_output(); }
-    bool wants_starttls() const override { return false; }
-    void tls_started(std::string_view, std::string_view) override {}
-    bool wants_close() const override { return session_.wants_close(); }
     std::chrono::seconds idle_timeout() const override { return config_.limits.command_timeout; }
-    void timeout() override { session_.timeout(); }
-    void shutdown() override { session_.shutdown(); }
     bool busy() const override { return false; }
-    void closed(std::string_view) override {}
-
-    std::optional<server::Job> take_job() override {
-        auto action = session_.take_action();
-        if (!action) return std::nullopt;
-        return server::Job([this, action = std::move(*action)]() -> std::function<void()> {
-            smtp::ActionResult result;
-            if (std::holds_alternative<smtp::VerifyPassword>(action)) result = smtp::PasswordResult::bad;  // no AUTH offered
-            else result = drop(std::get<smtp::Deliver>(action));
-            return [this, result = std::move(result)]() mutable { session_.complete(std::move(result)); };
-        });
-    }
 
 private:
     static smtp::SessionConfig session_config(const Config& config, std::string id) {
@@ -310,6 +294,11 @@ private:
         c.max_recipients = static_cast<std::size_t>(config.limits.max_recipients);
         c.session_id = std::move(id);
         return c;
+    }
+
+    smtp::ActionResult run(const smtp::Action& action) override {
+        if (std::holds_alternative<smtp::VerifyPassword>(action)) return smtp::PasswordResult::bad;  // no AUTH offered
+        return drop(std::get<smtp::Deliver>(action));
     }
 
     smtp::DeliveryResult drop(const smtp::Deliver& action) {

@@ -240,14 +240,12 @@ void open_path_to_maildrop(const Config& c) {
     }
 }
 
+// docs/architecture.md section 4: one listener per address of each listener kind.
 std::vector<net::Listener> listeners_of(const Config& c, server::Server& server) {
     std::vector<net::Listener> out;
-    auto add = [&](const char* name, const std::vector<ListenAddress>& list, bool implicit_tls) {
-        for (const auto& a : list) out.push_back(net::Listener{name, a.host, a.port, implicit_tls, &server.smtp_service(name)});
-    };
-    add("smtp", c.smtp.listen, false);
-    add("submission", c.submission.listen, false);
-    add("submissions", c.submissions.listen, true);
+    for (const ListenerKind& kind : listener_kinds())
+        for (const auto& a : listen_of(c, kind))
+            out.push_back(net::Listener{std::string(kind.name), a.host, a.port, kind.implicit_tls, &server.service(kind.name)});
     return out;
 }
 

@@ -416,11 +416,8 @@ void finish_defaults(Config& c, const std::set<std::string>& given, Install inst
     // loopback.
     const bool root = install == Install::system;
     const std::string host = root ? "0.0.0.0" : "127.0.0.1";
-    if (!given.count("smtp.listen")) c.smtp.listen = {ListenAddress{host, static_cast<std::uint16_t>(root ? 25 : 2525)}};
-    if (!given.count("submission.listen"))
-        c.submission.listen = {ListenAddress{host, static_cast<std::uint16_t>(root ? 587 : 5587)}};
-    if (!given.count("submissions.listen"))
-        c.submissions.listen = {ListenAddress{host, static_cast<std::uint16_t>(root ? 465 : 5465)}};
+    for (const ListenerKind& kind : listener_kinds())
+        if (!given.count(std::string(kind.name) + ".listen")) kind.listen(c) = {ListenAddress{host, root ? kind.root_port : kind.user_port}};
 }
 
 }  // namespace
@@ -641,6 +638,19 @@ std::string format_config(const Config& c) {
         out += fmt::format("{} = {}\n", e.name, value);
     }
     return out;
+}
+
+std::span<const ListenerKind> listener_kinds() noexcept {
+    static const ListenerKind kinds[] = {
+        {"smtp", 25, 2525, false, [](Config& c) -> std::vector<ListenAddress>& { return c.smtp.listen; }},
+        {"submission", 587, 5587, false, [](Config& c) -> std::vector<ListenAddress>& { return c.submission.listen; }},
+        {"submissions", 465, 5465, true, [](Config& c) -> std::vector<ListenAddress>& { return c.submissions.listen; }},
+    };
+    return kinds;
+}
+
+const std::vector<ListenAddress>& listen_of(const Config& config, const ListenerKind& kind) {
+    return kind.listen(const_cast<Config&>(config));  // only read
 }
 
 }  // namespace vpsmail

@@ -7,7 +7,9 @@
 
 #include <chrono>
 #include <cstdint>
+#include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -130,6 +132,24 @@ struct Config {
         std::string program_user = "nobody";
     } delivery;
 };
+
+/// One row per protocol listener (docs/architecture.md section 4): its section and listener
+/// name, its default port as root (on all addresses) and otherwise (on 127.0.0.1), whether TLS
+/// starts at once, and its `listen` list in Config. A protocol's listeners are one row here,
+/// one `listen` key and one service in server/ (server.cpp's table).
+struct ListenerKind {
+    std::string_view name;
+    std::uint16_t root_port = 0;
+    std::uint16_t user_port = 0;
+    bool implicit_tls = false;
+    std::vector<ListenAddress>& (*listen)(Config&) = nullptr;
+};
+
+/// Every listener kind, in the order serve binds them.
+std::span<const ListenerKind> listener_kinds() noexcept;
+
+/// The `listen` list of `kind` in `config`.
+const std::vector<ListenAddress>& listen_of(const Config& config, const ListenerKind& kind);
 
 /// Reads `path`. A missing file gives the defaults unless `required` (then Error(config)).
 /// Keys the file leaves out get the defaults of `install` (paths, listeners). Unknown

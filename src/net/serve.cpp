@@ -86,6 +86,11 @@ struct Connection {
     bool finished = false;
     bool timed_out = false;
     bool stop_requested = false;
+    // The Waker (docs/architecture.md section 4): set by any thread, cleared on the strand just
+    // before wake(); while set, further calls post nothing (coalesced).
+    std::atomic<bool> wake_pending{false};
+    bool wake_requested = false;  // on the strand: wake() is due
+    bool reading = false;         // on the strand: a read waits, which a wake cancels
     Clock::time_point deadline = Clock::now();
 };
 
@@ -124,17 +129,35 @@ asio::awaitable<void> start_tls(Connection& c) {
     if (ec) throw std::runtime_error("TLS handshake: " + ec.message());
 }
 
-// Writes what the session queued. False when the peer is gone.
+// Writes what the session queued, one piece at a time (docs/architecture.md section 4: a
+// connection holds one piece, never a whole large response). A client that keeps reading keeps
+// the connection alive while more pieces follow. False when the peer is gone.
 asio::awaitable<bool> flush(Connection& c) {
-    std::string out = c.conversation->take_output();
+    std::string out = c.conversation->take_output(server::output_piece);
     while (!out.empty()) {
         asio::error_code ec;
         if (c.tls) co_await asio::async_write(*c.tls, asio::buffer(out), asio::redirect_error(asio::use_awaitable, ec));
         else co_await asio::async_write(c.socket, asio::buffer(out), asio::redirect_error(asio::use_awaitable, ec));
         if (ec) co_return false;
-        out = c.conversation->take_output();
+        out = c.conversation->take_output(server::output_piece);
+        if (!out.empty() && c.deadline != Clock::time_point::max()) set_deadline(c, Clock::now() + c.conversation->idle_timeout());
     }
     co_return true;
+}
+
+// The Waker net/ gives each Conversation: posts to the connection's strand at most once until
+// the loop takes it, and cancels a waiting read so that the loop calls wake() at once.
+server::Waker make_waker(const std::shared_ptr<Connection>& connection) {
+    return [weak = std::weak_ptr<Connection>(connection)] {
+        auto c = weak.lock();
+        if (!c || c->wake_pending.exchange(true)) return;
+        asio::post(c->socket.get_executor(), [c] {
+            if (c->finished) return;
+            c->wake_requested = true;
+            asio::error_code ignored;
+            if (c->reading) c->socket.cancel(ignored);
+        });
+    };
 }
 
 // A coroutine on the worker pool; the Job lives in its frame (a capturing lambda coroutine's
@@ -156,10 +179,14 @@ asio::awaitable<void> converse(Shared& shared, std::shared_ptr<Connection> c) {
     try {
         set_deadline(*c, Clock::now() + conv.idle_timeout());
         if (c->peer.tls) co_await start_tls(*c);
+        conv.set_waker(make_waker(c));
         conv.start();
         std::array<char, 8192> buffer;
+        bool woke = false;
         for (;;) {
-            set_deadline(*c, Clock::now() + conv.idle_timeout());
+            // A wake is not the client speaking: it does not push the idle deadline back.
+            if (!woke) set_deadline(*c, Clock::now() + conv.idle_timeout());
+            woke = false;
             if (!co_await flush(*c)) {
                 reason = "error: write failed";
                 break;
@@ -186,8 +213,17 @@ asio::awaitable<void> converse(Shared& shared, std::shared_ptr<Connection> c) {
                 reason = "stop";
                 break;
             }
+            if (c->wake_requested) {
+                c->wake_requested = false;
+                c->wake_pending = false;  // a Waker called during wake() posts again
+                conv.wake();
+                woke = true;
+                continue;
+            }
             asio::error_code ec;
+            c->reading = true;
             std::size_t n = co_await read_some(*c, buffer.data(), buffer.size(), ec);
+            c->reading = false;
             if (ec == asio::error::operation_aborted && c->timed_out) {
                 conv.timeout();
                 c->timed_out = false;
@@ -196,7 +232,7 @@ asio::awaitable<void> converse(Shared& shared, std::shared_ptr<Connection> c) {
                 reason = "timeout";
                 break;
             }
-            if (ec == asio::error::operation_aborted && c->stop_requested) continue;
+            if (ec == asio::error::operation_aborted && (c->stop_requested || c->wake_requested)) continue;
             if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated) break;
             if (ec) throw std::runtime_error(ec.message());
             conv.receive(std::string_view(buffer.data(), n));
@@ -366,6 +402,7 @@ void serve(const Settings& settings, const std::function<void()>& reload) {
         asio::co_spawn(io, accept_loop(shared, *acceptors[i], l), asio::detached);
         std::printf("listening %s %s\n", l.name.c_str(), endpoint_text(acceptors[i]->local_endpoint()).c_str());
         log::line("listening", {{"listener", l.name}, {"address", endpoint_text(acceptors[i]->local_endpoint())}});
+        if (settings.on_listening) settings.on_listening(l, endpoint_text(acceptors[i]->local_endpoint()));
     }
     std::fflush(stdout);
     if (settings.on_ready) settings.on_ready();

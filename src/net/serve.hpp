@@ -66,6 +66,9 @@ struct Settings {
     std::function<void()> on_bound;
     /// Called once every listener accepts connections and their lines are printed.
     std::function<void()> on_ready;
+    /// Called for each listener, before on_ready, with the address it is bound to
+    /// ("127.0.0.1:41234": a port 0 in the settings becomes the one the system chose).
+    std::function<void(const Listener& listener, const std::string& address)> on_listening;
     /// The control socket (net/control): made after the privilege drop, mode 0600, removed
     /// when serve() returns; each request line is answered by on_control on the worker pool.
     /// Empty path: none.

@@ -1,10 +1,25 @@
 #include "server/server.hpp"
 
+#include "core/error.hpp"
 #include "server/queue_runner.hpp"
 #include "server/smtp_service.hpp"
 #include "store/store.hpp"
 
+#include <fmt/format.h>
+
 namespace vpsmail::server {
+namespace {
+
+// The service of each listener kind (core/config's listener_kinds(), docs/architecture.md
+// section 4): a protocol's listeners are one row here.
+using ServiceFactory = std::unique_ptr<Service> (*)(Server&);
+const std::pair<std::string_view, ServiceFactory> service_factories[] = {
+    {"smtp", [](Server& s) -> std::unique_ptr<Service> { return std::make_unique<SmtpService>(s, smtp::Mode::mx); }},
+    {"submission", [](Server& s) -> std::unique_ptr<Service> { return std::make_unique<SmtpService>(s, smtp::Mode::submission); }},
+    {"submissions", [](Server& s) -> std::unique_ptr<Service> { return std::make_unique<SmtpService>(s, smtp::Mode::submissions); }},
+};
+
+}  // namespace
 
 Server::Server(Config config, std::string db_path)
     : db_path_(std::move(db_path)),
@@ -13,9 +28,10 @@ Server::Server(Config config, std::string db_path)
       throttle_(config_->auth.max_failures, config_->auth.lockout),
       spool_(config_->paths.spool_dir) {
     spool_.create();
-    smtp_ = std::make_unique<SmtpService>(*this, smtp::Mode::mx);
-    submission_ = std::make_unique<SmtpService>(*this, smtp::Mode::submission);
-    submissions_ = std::make_unique<SmtpService>(*this, smtp::Mode::submissions);
+    for (const auto& [name, make] : service_factories) services_.emplace(std::string(name), make(*this));
+    for (const ListenerKind& kind : listener_kinds())
+        if (!services_.count(std::string(kind.name)))
+            throw Error(ErrorKind::internal, fmt::format("no service for the listener kind {}", kind.name));
 }
 
 Server::~Server() = default;
@@ -35,9 +51,10 @@ std::vector<std::string> Server::reload(Config config) {
         keep(config.paths.mail_root, start->paths.mail_root, "paths.mail_root");
         keep(config.paths.spool_dir, start->paths.spool_dir, "paths.spool_dir");
         keep(config.paths.pid_file, start->paths.pid_file, "paths.pid_file");
-        keep(config.smtp.listen, start->smtp.listen, "smtp.listen");
-        keep(config.submission.listen, start->submission.listen, "submission.listen");
-        keep(config.submissions.listen, start->submissions.listen, "submissions.listen");
+        for (const ListenerKind& kind : listener_kinds()) {
+            const std::string key = std::string(kind.name) + ".listen";
+            keep(kind.listen(config), listen_of(*start, kind), key.c_str());
+        }
         keep(config.tls.cert, start->tls.cert, "tls.cert");
         keep(config.tls.key, start->tls.key, "tls.key");
     }
@@ -95,10 +112,15 @@ std::string Server::enqueue_file(const queue::Envelope& envelope, const std::str
     return id;
 }
 
+Service& Server::service(std::string_view listener) {
+    auto it = services_.find(listener);
+    if (it == services_.end()) throw Error(ErrorKind::internal, fmt::format("no service for the listener {}", listener));
+    return *it->second;
+}
+
 Service& Server::smtp_service(const std::string& listener) {
-    if (listener == "submission") return *submission_;
-    if (listener == "submissions") return *submissions_;
-    return *smtp_;
+    if (auto it = services_.find(listener); it != services_.end()) return *it->second;
+    return service("smtp");  // "sendmail": sendmail -bs is an SMTP session like port 25's
 }
 
 }  // namespace vpsmail::server

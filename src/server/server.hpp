@@ -12,9 +12,11 @@
 #include "server/conversation.hpp"
 #include "store/index.hpp"
 
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace vpsmail::store {
@@ -52,7 +54,11 @@ public:
     /// The store's path, for the rare writes (a rehash at login) that open their own connection.
     const std::string& db_path() const noexcept { return db_path_; }
 
-    /// One per listener kind: "smtp" (MX), "submission", "submissions". The Server keeps them.
+    /// The service of a listener kind (core/config's listener_kinds()): "smtp" (MX),
+    /// "submission", "submissions". The Server keeps them. Throws Error(internal) for a name
+    /// that is none.
+    Service& service(std::string_view listener);
+    /// The SMTP service of `listener`; "sendmail" (or any other name) gets port 25's.
     Service& smtp_service(const std::string& listener);
 
     /// Loads the spool into a queue runner (serve does; sendmail and tests need not). Call
@@ -76,7 +82,7 @@ private:
     auth::Throttle throttle_;
     queue::Spool spool_;
     SyncGroup sync_;
-    std::unique_ptr<Service> smtp_, submission_, submissions_;
+    std::map<std::string, std::unique_ptr<Service>, std::less<>> services_;  // by listener kind
     std::unique_ptr<QueueRunner> runner_;
 };
 

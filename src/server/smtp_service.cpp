@@ -11,6 +11,7 @@
 #include "mailstore/quota.hpp"
 #include "server/body_file.hpp"
 #include "server/server.hpp"
+#include "server/session_driver.hpp"
 #include "store/store.hpp"
 
 #include <fmt/format.h>
@@ -220,81 +221,55 @@ private:
     const Peer& peer_;
 };
 
-class SmtpConversation final : public Conversation {
+// The SMTP adapter over SessionDriver (docs/architecture.md section 4): which timeout applies,
+// when a transaction is open, how each Action runs, and the improper pipelining log line.
+class SmtpConversation final : public SessionDriver<smtp::Session> {
 public:
     SmtpConversation(Server& server, smtp::Mode mode, const Peer& peer)
-        : server_(server), config_(server.config()), peer_(peer), ports_(server, peer_),
-          session_(session_config(mode), ports_) {
-        log::line("connect", {{"session", peer_.id}, {"listener", peer_.listener}, {"client", peer_.address}});
-    }
+        : SessionDriver(peer, session_), server_(server), config_(server.config()), ports_(server, this->peer()),
+          session_(session_config(mode), ports_) {}
 
-    void start() override { session_.start(); }
-    void receive(std::string_view bytes) override {
-        session_.receive(std::span<const char>(bytes.data(), bytes.size()));
-        log_violation();
-    }
-    std::string take_output() override { return session_.take_output(); }
-    bool wants_starttls() const override { return session_.wants_starttls(); }
-    void tls_started(std::string_view version, std::string_view cipher) override {
-        log::line("tls", {{"session", peer_.id}, {"version", version}, {"cipher", cipher}});
-        session_.tls_started();
-    }
-    bool wants_close() const override { return session_.wants_close(); }
     std::chrono::seconds idle_timeout() const override {
         const auto s = session_.state();
         const bool in_data = s == smtp::Session::State::data || s == smtp::Session::State::chunk;
         return in_data ? config_->limits.data_timeout : config_->limits.command_timeout;
     }
-    void timeout() override { session_.timeout(); }
-    void shutdown() override { session_.shutdown(); }
     bool busy() const override {
         using S = smtp::Session::State;
         const auto s = session_.state();
         return s == S::mail || s == S::rcpt || s == S::data || s == S::bdat || s == S::chunk;
     }
-    void closed(std::string_view reason) override {
-        log::line("disconnect", {{"session", peer_.id}, {"reason", reason}});
-    }
-
-    std::optional<Job> take_job() override {
-        auto action = session_.take_action();
-        if (!action) return std::nullopt;
-        return Job([this, action = std::move(*action)]() -> std::function<void()> {
-            smtp::ActionResult result;
-            if (auto* login = std::get_if<smtp::VerifyPassword>(&action)) result = verify_login(server_, *login, peer_);
-            else result = deliver_message(server_, std::get<smtp::Deliver>(action), peer_, OnTemporaryFailure::queue_beside_accepted);
-            return [this, result = std::move(result)]() mutable {
-                session_.complete(std::move(result));
-                log_violation();
-            };
-        });
-    }
 
 private:
-    void log_violation() {
+    smtp::ActionResult run(const smtp::Action& action) override {
+        if (auto* login = std::get_if<smtp::VerifyPassword>(&action)) return verify_login(server_, *login, peer());
+        return deliver_message(server_, std::get<smtp::Deliver>(action), peer(), OnTemporaryFailure::queue_beside_accepted);
+    }
+
+    void after_input() override {
         if (auto v = session_.take_pipelining_violation())
-            log::line("improper_pipelining", {{"session", peer_.id}, {"after", v->after}, {"pipelining", v->negotiated ? "yes" : "no"}});
+            log::line("improper_pipelining", {{"session", peer().id}, {"after", v->after}, {"pipelining", v->negotiated ? "yes" : "no"}});
     }
 
     smtp::SessionConfig session_config(smtp::Mode mode) const {
+        const Peer& p = peer();
         smtp::SessionConfig c;
         c.hostname = config_->server.hostname;
         c.mode = mode;
-        c.tls_available = peer_.listener != "sendmail";  // sendmail -bs speaks on a pipe
-        c.tls_active = peer_.tls;
-        c.peer_loopback = peer_.loopback;
-        c.enforce_pipelining = peer_.listener != "sendmail";  // sendmail -bs: a local script
-        c.peer_address = peer_.address;
+        c.tls_available = p.listener != "sendmail";  // sendmail -bs speaks on a pipe
+        c.tls_active = p.tls;
+        c.peer_loopback = p.loopback;
+        c.enforce_pipelining = p.listener != "sendmail";  // sendmail -bs: a local script
+        c.peer_address = p.address;
         c.max_message_size = config_->limits.max_message_size;
         c.max_recipients = static_cast<std::size_t>(config_->limits.max_recipients);
         c.strict_8bitmime = config_->smtp.strict_8bitmime;
-        c.session_id = peer_.id;
+        c.session_id = p.id;
         return c;
     }
 
     Server& server_;
     std::shared_ptr<const Config> config_;  // the one this connection started with
-    Peer peer_;
     SmtpPorts ports_;
     smtp::Session session_;
 };

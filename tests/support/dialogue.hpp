@@ -1,6 +1,8 @@
-// The dialogue runner (docs/architecture.md section 12): replays a scripted SMTP conversation (.dlg file)
-// against smtp::Session over fake ports, the way src/net drives it but without a socket, and
-// reports the first difference. Also the fake ports, seeded by the script's "@" lines.
+// The dialogue engine (docs/architecture.md section 12), protocol-neutral: parses a scripted
+// conversation (.dlg file) and replays it against server::Conversations, the way src/net drives
+// them but without a socket, reporting the first difference. What a protocol adds (its session,
+// its ports, its own @ directives) comes from a DialogueAdapter: smtp_dialogue.hpp (smtp::Session
+// over fake ports), real_dialogue.hpp (the real services over a temporary store and Maildir).
 //
 // Format, one item per line; blank lines are skipped, "#" lines are comments and the first
 // line must be one saying what the case proves:
@@ -8,77 +10,43 @@
 //   C= bytes         the client sends bytes as written, with \r \n \t \\ \xNN escapes, no CRLF
 //   S: text          the next server line is text; "*" matches any run of characters
 //   S+ text          server lines are skipped up to one that matches
-//   @mode mx|submission|submissions (TLS active)   @tls none|available|active   @loopback
-//   @peer address [name]   @max-size N   @max-recipients N   @max-bad-commands N
-//   @strict-8bitmime
-//                    session settings, before the first C:/S: line
+//   S~ text          consecutive S~ lines: the next that many server lines match them in any
+//                    order (IMAP's untagged lines); each line takes the first pattern it matches
+//   C2: C2= S2: S2+ S2~
+//                    the same on a second connection, opened at its first line (same world)
+//   $NAME            (upper case letters, digits, _) in an S pattern matches like "*" and
+//                    captures the text the first time; afterwards, and in C lines, it stands for
+//                    what it captured
 //   @splits lines|packet|bytes|random ...
-//                    run the script only in these splits (a client that breaks RFC 2920 is
-//                    told apart only when its bytes arrive together: packet)
-//   @store domain D  @store user ADDRESS [PASSWORD]  @relay  @sender USER ADDRESS
-//   @password temporary   @deliver refuse ADDRESS CODE STATUS TEXT...
-//   @free-space N    seed the fake ports (any time); MAIL SIZE= over N octets gets 452 4.3.1
-//   @timeout         the driver's watchdog fires: Session::timeout()
+//                    run the script only in these splits
+//   @timeout         the driver's watchdog fires: Conversation::timeout()
 //   @starttls        the driver sees wants_starttls() and completes the handshake
 //   @closed / @open  the session wants (or does not want) to close
-//   @deliveries N    N messages were handed to Deliver so far
-//   @envelope GLOB   the last Deliver's envelope, as one line (see describe_envelope)
-//   @received GLOB   the last Deliver's Received header, unfolded to one line
-//   @body TEXT       the last Deliver's text after the Received header, exactly (escapes)
+//   @wake            the driver runs Conversation::wake()
+// (any of these act on the first connection; other "@" lines are the adapter's).
 // Consecutive C lines form one group: the client sends them without waiting. Each script is
 // run in every Split: the groups' bytes go to receive() line by line, as one packet, byte by
-// byte, and at random (seeded) splits; actions complete as soon as receive() returns.
+// byte, and at random (seeded) splits; Jobs run as soon as receive() returns, and output is
+// pulled in pieces of at most output_piece bytes when the script reads it.
 #pragma once
 
-#include "smtp/ports.hpp"
-#include "smtp/session.hpp"
+#include "server/conversation.hpp"
 
+#include <cstddef>
 #include <filesystem>
-#include <cstdint>
-#include <map>
-#include <optional>
-#include <set>
+#include <functional>
+#include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace vpsmail::test {
 
-/// Ports answering from in-memory tables, as the script seeds them.
-class FakePorts : public smtp::Ports {
-public:
-    std::set<std::string> domains;                           ///< local domains
-    std::map<std::string, std::string> users;                ///< address (lower case) -> password
-    std::map<std::string, std::set<std::string>> senders;    ///< user -> further MAIL FROM addresses
-    std::map<std::string, smtp::Reply> delivery_refusals;    ///< recipient (lower case) -> reply
-    bool relay = false;
-    bool password_temporary = false;
-    std::optional<std::uint64_t> free_space;                 ///< absent: room for anything
-    std::vector<smtp::Deliver> deliveries;
-
-    /// Local domain: known users are accepted, others 550 5.1.1; <Postmaster> is accepted;
-    /// remote: accepted when relay_allowed and no source route, else 550 5.7.1.
-    smtp::Verdict check_recipient(const smtp::RecipientQuery& query) override;
-    /// The user's own address, <>, and the addresses @sender gave.
-    smtp::Verdict check_sender(const std::string& user, const smtp::MailFrom& mail) override;
-    bool may_relay(const std::string& peer_address) override;
-    /// Always 2024-01-02 03:04:05 UTC.
-    std::chrono::system_clock::time_point now() override;
-    /// 452 4.3.1 for a size over free_space.
-    smtp::Verdict check_space(std::uint64_t size) override;
-
-    /// Runs an Action as the server would, at once.
-    smtp::ActionResult run(const smtp::Action& action);
-};
-
-/// "from=<a@b> to=<c@d>,<e@f> notify(c@d)=SUCCESS,FAILURE orcpt(c@d)=rfc822;x@y body=8BITMIME
-/// undeclared_8bit smtputf8 ret=HDRS envid=X user=U id=I": the fields that are set, in this
-/// order.
-std::string describe_envelope(const smtp::Deliver& deliver);
-
 struct DialogueStep {
     int line = 0;
-    std::string kind;  ///< "C", "S", "S+", or the directive name ("@store")
-    std::string text;  ///< C: the bytes to send; S: the pattern; @: the arguments
+    int connection = 1;  ///< 1, or 2 for C2/S2 lines
+    std::string kind;    ///< "C", "S", "S+", "S~", or the directive name ("@store")
+    std::string text;    ///< C: the bytes to send; S: the pattern; @: the arguments
 };
 
 struct Dialogue {
@@ -91,6 +59,36 @@ enum class Split { lines, packet, bytes, random };
 inline constexpr Split all_splits[] = {Split::lines, Split::packet, Split::bytes, Split::random};
 const char* split_name(Split split) noexcept;
 
+/// What an adapter's "@" directive is.
+enum class Directive {
+    unknown,
+    setting,  ///< configures the sessions: only before the first C or S line
+    seed,     ///< changes the world (store, ports) at any time, after the client's pending lines
+    check,    ///< asserts on the world (what was delivered), after the pending lines and Jobs
+};
+
+/// One protocol's part of a dialogue run: its directives and its Conversations.
+class DialogueAdapter {
+public:
+    virtual ~DialogueAdapter() = default;
+    virtual Directive classify(const std::string& kind) const = 0;
+    /// Applies a setting or a seed. Throws std::runtime_error for bad arguments.
+    virtual void apply(const std::string& kind, const std::vector<std::string>& args) = 0;
+    /// Runs a check; "" when it holds, else what differs.
+    virtual std::string check(const std::string& kind, const std::string& text) = 0;
+    /// Connection 1 or 2, opened once each, after the settings.
+    virtual std::unique_ptr<server::Conversation> open(int connection) = 0;
+};
+
+using AdapterFactory = std::function<std::unique_ptr<DialogueAdapter>()>;
+
+/// What a run measured, for tests of the engine and the driver.
+struct DialogueStats {
+    std::size_t largest_piece = 0;     ///< the longest take_output() result
+    std::size_t most_buffered = 0;     ///< the most output bytes the engine held at once
+    std::size_t bytes_received = 0;    ///< output bytes pulled, every connection
+};
+
 /// Parses a script. Throws std::runtime_error naming the line for an unknown item.
 Dialogue parse_dialogue(const std::string& text, const std::string& name);
 
@@ -100,14 +98,20 @@ Dialogue load_dialogue(const std::filesystem::path& file, const std::filesystem:
 /// Every .dlg file under root, sorted.
 std::vector<std::filesystem::path> find_dialogues(const std::filesystem::path& root);
 
-/// Runs the script; returns "" when everything matched, else "name:line: ..." describing the
-/// first difference (want, got, split).
-std::string run_dialogue(const Dialogue& dialogue, Split split);
+/// Runs the script with a fresh adapter; returns "" when everything matched, else
+/// "name:line: ..." describing the first difference (want, got, split).
+std::string run_dialogue(const Dialogue& dialogue, Split split, const AdapterFactory& adapter, DialogueStats* stats = nullptr);
 
 /// "*" matches any run of characters; everything else matches itself.
 bool glob_match(std::string_view pattern, std::string_view text);
 
 /// Decodes \r \n \t \\ \xNN; throws std::runtime_error on a bad escape.
 std::string unescape(std::string_view text);
+
+/// `text` with control bytes escaped, so that a CR or LF shows in a message.
+std::string visible(std::string_view text);
+
+/// The whitespace-separated words of `text`.
+std::vector<std::string> words(std::string_view text);
 
 }  // namespace vpsmail::test

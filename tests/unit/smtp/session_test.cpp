@@ -2,7 +2,7 @@
 // the exact bytes handed to Deliver.
 #include "core/error.hpp"
 #include "smtp/session.hpp"
-#include "support/dialogue.hpp"
+#include "support/smtp_dialogue.hpp"
 #include "wire/base64.hpp"
 #include "wire/data.hpp"
 
