@@ -5,6 +5,7 @@
 #include "mime/imap_form.hpp"
 
 #include <algorithm>
+#include <unordered_map>
 
 namespace vpsmail::mime {
 namespace {
@@ -33,6 +34,12 @@ bool is_field_line(std::string_view line) {
         return c >= 33 && c <= 126 && c != ':';
     });
 }
+
+// Lets the boundary table be searched with a string_view, without a copy per line.
+struct TextHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
 
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r'; }
 
@@ -141,26 +148,45 @@ private:
     struct Boundary {
         std::string text;
         std::size_t open_index;  // the multipart's place in open_
+        std::size_t shadowed;    // the level of an outer boundary with the same text, or npos
     };
 
-    // The innermost active boundary whose delimiter `line` is, or npos.
+    // The innermost active boundary whose delimiter `line` is, or npos. One hash lookup per
+    // candidate, whatever the depth: linear time however many boundaries are active.
     std::size_t delimiter_level(std::string_view line, bool& close) const {
         if (bounds_.empty() || line.size() < 2 || line[0] != '-' || line[1] != '-') return npos;
         std::string_view rest = line.substr(2);
         while (!rest.empty() && is_space(rest.back())) rest.remove_suffix(1);
-        const bool dashes = rest.size() >= 2 && rest.ends_with("--");
-        for (std::size_t k = bounds_.size(); k-- > 0;) {
-            const std::string& b = bounds_[k].text;
-            if (rest.size() == b.size() && rest == b) {
-                close = false;
-                return k;
-            }
-            if (dashes && rest.size() == b.size() + 2 && rest.substr(0, b.size()) == b) {
+        std::size_t level = npos;
+        if (auto it = level_of_.find(rest); it != level_of_.end()) {
+            level = it->second;
+            close = false;
+        }
+        if (rest.size() >= 2 && rest.ends_with("--")) {
+            auto it = level_of_.find(rest.substr(0, rest.size() - 2));
+            if (it != level_of_.end() && (level == npos || it->second > level)) {
+                level = it->second;
                 close = true;
-                return k;
             }
         }
-        return npos;
+        return level;
+    }
+
+    void push_boundary(const std::string& text, bool digest) {
+        auto it = level_of_.find(text);
+        bounds_.push_back(Boundary{text, open_.size() - 1, it == level_of_.end() ? npos : it->second});
+        digest_of_.push_back(digest);
+        level_of_[bounds_.back().text] = bounds_.size() - 1;
+    }
+
+    void pop_boundaries(std::size_t keep) {
+        while (bounds_.size() > keep) {
+            const Boundary& b = bounds_.back();
+            if (b.shadowed == npos) level_of_.erase(b.text);
+            else level_of_[b.text] = b.shadowed;
+            bounds_.pop_back();
+            digest_of_.pop_back();
+        }
     }
 
     void start_entity(std::size_t offset, Count count, bool message_root, bool digest_parent) {
@@ -200,8 +226,7 @@ private:
             // RFC 2046 5.1.1 needs a boundary; without one the parts cannot be found.
             if (boundary == nullptr || boundary->empty() || !room) return opaque(part);
             part.kind = Part::Kind::multipart;
-            bounds_.push_back(Boundary{*boundary, open_.size() - 1});
-            digest_of_.push_back(same_name(part.subtype, "digest"));
+            push_boundary(*boundary, same_name(part.subtype, "digest"));
         } else if (same_name(part.type, "message") && same_name(part.subtype, "rfc822")) {
             if (!room || out_.parts.size() >= max_parts) return opaque(part);
             part.kind = Part::Kind::message;
@@ -242,13 +267,8 @@ private:
             if (end < out_.parts[e.part].body_offset) close_entity(out_.parts[e.part].body_offset, e.body);
             else close_entity(end, end_count);
         }
-        bounds_.resize(level + 1);
-        digest_of_.resize(level + 1);
-        if (close) {
-            bounds_.pop_back();
-            digest_of_.pop_back();
-            return;
-        }
+        pop_boundaries(close ? level : level + 1);
+        if (close) return;
         if (out_.parts.size() >= max_parts) return;
         start_entity(next, after, false, digest_of_.back());
     }
@@ -257,6 +277,8 @@ private:
     Structure out_;
     std::vector<Open> open_;
     std::vector<Boundary> bounds_;
+    // Each active boundary text -> its innermost level in bounds_.
+    std::unordered_map<std::string, std::size_t, TextHash, std::equal_to<>> level_of_;
     std::vector<bool> digest_of_;  // per boundary: its multipart is a digest
     bool in_header_ = false;
     bool header_fields_ = false;
