@@ -216,7 +216,8 @@ private:
             while (!spec.empty() && (spec.front() == ' ' || spec.front() == '\t')) spec.remove_prefix(1);
             while (!spec.empty() && (spec.back() == ' ' || spec.back() == '\t')) spec.remove_suffix(1);
             std::string_view route;
-            // RFC 5322 4.4: an obsolete route "@a,@b:" before the address is dropped.
+            // RFC 5322 4.4: an obsolete route "@a,@b:" before the address is dropped (an
+            // envelope shows it as the adl).
             if (spec.starts_with("@")) {
                 auto colon = spec.find(':');
                 if (colon == std::string_view::npos) {
