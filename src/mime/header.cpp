@@ -37,10 +37,18 @@ std::string shown(std::string_view value) {
 }
 
 // The address-list parser: one pass over the value, collecting per mailbox the phrase words,
-// the addr-spec text outside angle brackets, and the text inside them.
+// the addr-spec text outside angle brackets, and the text inside them. In tolerant mode (the
+// entries of an IMAP envelope) it never throws: what is malformed is taken as written, and
+// groups are kept as markers.
 class ListParser {
 public:
-    ListParser(std::string_view value, bool allow_bare) : value_(value), allow_bare_(allow_bare) {}
+    ListParser(std::string_view value, bool allow_bare, bool tolerant = false)
+        : value_(value), allow_bare_(allow_bare), tolerant_(tolerant) {}
+
+    std::vector<ListEntry> entries() {
+        run();
+        return std::move(entries_);
+    }
 
     std::vector<Mailbox> run() {
         for (pos_ = 0; pos_ < value_.size();) {
@@ -63,14 +71,20 @@ public:
             } else if (c == ':' && !angle_seen_ && !in_group_) {
                 // RFC 5322 3.4: group = display-name ":" [group-list] ";"
                 in_group_ = true;
+                if (tolerant_) entries_.push_back(ListEntry{ListEntry::Kind::group_start, phrase_, {}, {}, {}});
                 reset();
                 ++pos_;
             } else if (c == ';' && in_group_) {
                 finish();
                 in_group_ = false;
+                if (tolerant_) entries_.push_back(ListEntry{ListEntry::Kind::group_end, {}, {}, {}, {}});
                 ++pos_;
             } else {
-                if (angle_seen_) fail(fmt::format("unexpected '{}' after '>'", c));
+                if (angle_seen_) {
+                    fail(fmt::format("unexpected '{}' after '>'", c));
+                    ++pos_;
+                    continue;
+                }
                 // Words apart ("Bob Smith bob@b") are a phrase: only right for a name before <...>.
                 if (space_ && !spec_.empty() && spec_.back() != '.' && spec_.back() != '@' && c != '.' && c != '@')
                     spaced_words_ = true;
@@ -81,11 +95,14 @@ public:
         }
         if (in_group_) fail("a group is not closed with ';'");
         finish();
+        if (in_group_ && tolerant_) entries_.push_back(ListEntry{ListEntry::Kind::group_end, {}, {}, {}, {}});
         return std::move(out_);
     }
 
 private:
-    [[noreturn]] void fail(std::string_view why) const {
+    // Throws, except in tolerant mode, where the caller goes on with what it has.
+    void fail(std::string_view why) const {
+        if (tolerant_) return;
         throw Error(ErrorKind::bad_data, fmt::format("invalid address list '{}': {}", shown(value_), why));
     }
 
@@ -96,18 +113,26 @@ private:
     }
 
     // RFC 5322 3.2.2: comments nest and may hold quoted-pairs.
+    // The text of the comment is kept: an envelope shows `a@b (Name)` with the name "Name".
     void skip_comment() {
         int depth = 0;
+        std::string text;
         for (; pos_ < value_.size(); ++pos_) {
             const char c = value_[pos_];
-            if (c == '\\') ++pos_;
-            else if (c == '(') ++depth;
-            else if (c == ')' && --depth == 0) {
+            if (c == '\\' && pos_ + 1 < value_.size()) {
+                text += value_[++pos_];
+                continue;
+            }
+            if (c == '(' && depth++ == 0) continue;
+            if (c == ')' && --depth == 0) {
                 ++pos_;
+                comment_ = std::move(text);
                 return;
             }
+            text += c;
         }
         fail("a comment is not closed with ')'");
+        comment_ = std::move(text);
     }
 
     void quoted_string() {
@@ -130,10 +155,13 @@ private:
             }
         }
         fail("a quoted string is not closed");
+        if (space_ && !phrase_.empty()) phrase_ += ' ';
+        phrase_ += content;
     }
 
     void angle() {
         if (angle_seen_) fail("two '<' in one mailbox");
+        angle_seen_ = false;
         const std::size_t start = ++pos_;
         bool quoted = false;
         for (; pos_ < value_.size(); ++pos_) {
@@ -148,12 +176,21 @@ private:
             }
         }
         fail("'<' is not closed with '>'");
+        angle_ = std::string(value_.substr(start));
+        angle_seen_ = true;
     }
 
     void literal() {
         auto end = value_.find(']', pos_);
-        if (end == std::string_view::npos) fail("'[' is not closed with ']'");
-        if (angle_seen_) fail("unexpected '[' after '>'");
+        if (end == std::string_view::npos) {
+            fail("'[' is not closed with ']'");
+            end = value_.size() - 1;
+        }
+        if (angle_seen_) {
+            fail("unexpected '[' after '>'");
+            pos_ = end + 1;
+            return;
+        }
         spec_ += value_.substr(pos_, end + 1 - pos_);
         space_ = false;
         pos_ = end + 1;
@@ -163,6 +200,7 @@ private:
         phrase_.clear();
         spec_.clear();
         angle_.clear();
+        comment_.clear();
         angle_seen_ = false;
         space_ = false;
         spaced_words_ = false;
@@ -177,30 +215,58 @@ private:
             std::string_view spec = angle_;
             while (!spec.empty() && (spec.front() == ' ' || spec.front() == '\t')) spec.remove_prefix(1);
             while (!spec.empty() && (spec.back() == ' ' || spec.back() == '\t')) spec.remove_suffix(1);
-            // RFC 5322 4.4: an obsolete route "@a,@b:" before the address is dropped.
+            std::string_view route;
+            // RFC 5322 4.4: an obsolete route "@a,@b:" before the address is dropped (an
+            // envelope shows it as the adl).
             if (spec.starts_with("@")) {
                 auto colon = spec.find(':');
-                if (colon == std::string_view::npos) fail("a route in '<...>' has no ':'");
+                if (colon == std::string_view::npos) {
+                    fail("a route in '<...>' has no ':'");
+                    colon = spec.size() - 1;
+                }
+                route = spec.substr(0, colon);
                 spec.remove_prefix(colon + 1);
             }
             if (spec.empty()) fail("'<>' holds no address");
-            out_.push_back(Mailbox{phrase_, parse(spec)});
+            else add(tolerant_ && phrase_.empty() ? comment_ : phrase_, route, spec);
         } else if (!spec_.empty()) {
             if (spaced_words_) fail("a name needs its address in '<...>'");
-            out_.push_back(Mailbox{{}, parse(spec_)});
+            add(tolerant_ ? comment_ : std::string(), {}, spec_);
         }
         reset();
     }
 
+    void add(const std::string& name, std::string_view route, std::string_view spec) {
+        if (!tolerant_) {
+            out_.push_back(Mailbox{name, parse(spec)});
+            return;
+        }
+        ListEntry e{ListEntry::Kind::mailbox, name, std::string(route), {}, {}};
+        try {
+            Address a = parse(spec);
+            e.local = a.local;
+            e.domain = a.domain;
+        } catch (const Error&) {
+            // Not a valid address: shown as written, split at the last '@'.
+            auto at = spec.rfind('@');
+            e.local = std::string(spec.substr(0, at));
+            if (at != std::string_view::npos) e.domain = std::string(spec.substr(at + 1));
+        }
+        entries_.push_back(std::move(e));
+    }
+
+
     std::string_view value_;
     bool allow_bare_;
+    bool tolerant_;
     std::size_t pos_ = 0;
     bool in_group_ = false;
     bool space_ = false;
     bool angle_seen_ = false;
     bool spaced_words_ = false;
-    std::string phrase_, spec_, angle_;
+    std::string phrase_, spec_, angle_, comment_;
     std::vector<Mailbox> out_;
+    std::vector<ListEntry> entries_;
 };
 
 }  // namespace
@@ -267,6 +333,10 @@ Header parse_header(std::string_view message) {
 
 std::vector<Mailbox> parse_address_list(std::string_view value, bool allow_bare) {
     return ListParser(value, allow_bare).run();
+}
+
+std::vector<ListEntry> parse_address_entries(std::string_view value) {
+    return ListParser(value, true, true).entries();
 }
 
 }  // namespace vpsmail::mime

@@ -59,4 +59,21 @@ struct Mailbox {
 /// Throws Error(bad_data) naming the value and what is wrong.
 std::vector<Mailbox> parse_address_list(std::string_view value, bool allow_bare = false);
 
+/// One element of an address list as an IMAP envelope shows it (RFC 3501 7.4.2).
+struct ListEntry {
+    enum class Kind { mailbox, group_start, group_end };
+    Kind kind = Kind::mailbox;
+    std::string display_name;  ///< the phrase, else the mailbox's comment; group_start: the group's name
+    std::string route;         ///< an obsolete route (RFC 5322 4.4) "@a,@b", without the ':'; often empty
+    std::string local;         ///< core/address's local part; a quoted one as written, quotes kept
+    std::string domain;        ///< core/address's normalised domain; as written when the address
+                               ///< does not parse; empty when there is none (`To: root`)
+};
+
+/// Parses an address list for display, in the same pass as parse_address_list but keeping
+/// groups as group_start ... group_end markers (`undisclosed-recipients:;` gives the two
+/// markers only). Never throws: an address core/address refuses is split at its last '@' as
+/// written, and unclosed quotes, comments or brackets end at the end of the value.
+std::vector<ListEntry> parse_address_entries(std::string_view value);
+
 }  // namespace vpsmail::mime

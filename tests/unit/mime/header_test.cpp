@@ -233,3 +233,42 @@ TEST_CASE("format_phrase quotes what is not atoms", "[mime][submission]") {
     CHECK(mime::format_phrase("Smith, J.") == "\"Smith, J.\"");
     CHECK(mime::format_phrase("say \"hi\"") == "\"say \\\"hi\\\"\"");
 }
+
+TEST_CASE("parse_address_entries keeps groups and never throws", "[mime][header]") {
+    // "kind:name|route|local@domain" per entry; kinds m(ailbox), g(roup start), e(nd of group).
+    auto shown = [](std::string_view value) {
+        std::string out;
+        for (const auto& e : mime::parse_address_entries(value)) {
+            const char kind = e.kind == mime::ListEntry::Kind::mailbox ? 'm' : e.kind == mime::ListEntry::Kind::group_start ? 'g' : 'e';
+            out += std::string(out.empty() ? "" : " ") + kind + ":" + e.display_name + "|" + e.route + "|" + e.local + "@" + e.domain;
+        }
+        return out;
+    };
+    struct Case {
+        const char* value;
+        const char* want;
+    };
+    const Case cases[] = {
+        {"", ""},
+        {"a@B.Test", "m:||a@b.test"},
+        {"\"Q \\\"x\\\"\" <a@b.test>, c@d.test (C (nested) name)", "m:Q \"x\"||a@b.test m:C (nested) name||c@d.test"},
+        {"g: a@b.test, c@d.test;, h:;", "g:g||@ m:||a@b.test m:||c@d.test e:||@ g:h||@ e:||@"},
+        {"g: a@b.test", "g:g||@ m:||a@b.test e:||@"},                      // a group not closed
+        {"<@r1,@r2:a@b.test>", "m:|@r1,@r2|a@b.test"},
+        {"root", "m:||root@"},
+        {"a@@b", "m:||a@@b"},                                               // refused: as written
+        {"\"unclosed", ""},
+        {"(unclosed", ""},
+        {"<a@b.test", "m:||a@b.test"},
+        {"a@[1.2.3.4", "m:||a@[1.2.3.4"},
+        {"<a@b.test> x, <>", "m:||a@b.test"},
+    };
+    for (const auto& c : cases) {
+        INFO(c.value);
+        CHECK(shown(c.value) == c.want);
+    }
+    // The strict parser still refuses what the tolerant one takes.
+    error_of([] { mime::parse_address_list("g: a@b.test"); }, ErrorKind::bad_data);
+    error_of([] { mime::parse_address_list("<a@b.test"); }, ErrorKind::bad_data);
+    CHECK(mailboxes("a@b.test (Name)") == "<a@b.test>");
+}
