@@ -27,6 +27,8 @@
 //   rcpt deferred bob@remote.test state (pending, deferred, delivered, bounced) and address
 //   local 1                       deliver locally (e.g. sendmail while a mailbox was full)
 //   notify FAILURE,DELAY          DSN NOTIFY as given; orcpt rfc822;bob@remote.test
+//   part program:|/usr/bin/x      the one program or file of a local recipient's expansion left to
+//                                 do (server/delivery.hpp); only serve and root's sendmail write it
 //   attempts 3                    failed or finished attempts so far
 //   next-attempt 1700001200       unix seconds; absent or 0: now
 //   last-attempt 1700000600
@@ -83,6 +85,9 @@ struct SpoolRecipient {
     std::string orcpt;     ///< DSN ORCPT, "addr-type;address" with the address xtext-decoded
     std::string last_error;
     bool local = false;              ///< the runner delivers it locally, not over SMTP
+    /// With `local`: the program or file part of the address's expansion to run alone
+    /// ("program:|cmd", "file:/path"), instead of resolving the address again; empty: none.
+    std::string part;
     std::uint32_t attempts = 0;
     std::int64_t next_attempt = 0;   ///< unix seconds; 0: now
     std::int64_t last_attempt = 0;   ///< unix seconds; 0: never tried
