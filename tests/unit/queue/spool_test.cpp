@@ -67,6 +67,7 @@ TEST_CASE("spool: envelopes survive the round trip, odd bytes and every v2 field
     SpoolRecipient a = recipient("bob@remote.test");
     a.notify = "SUCCESS,FAILURE";
     a.orcpt = "rfc822;bob@remote.test";
+    a.part = "program:|/usr/bin/x\nend";  // a newline cannot end the entry early
     e.recipients.push_back(a);
     SpoolRecipient b = recipient("jöhn@remote.test", RecipientState::deferred);
     b.last_error = "451 4.4.1 no answer\r\nend\nheld 0";
@@ -101,6 +102,8 @@ TEST_CASE("spool: envelopes survive the round trip, odd bytes and every v2 field
     REQUIRE(back.recipients.size() == 4);
     CHECK(back.recipients[0].notify == "SUCCESS,FAILURE");
     CHECK(back.recipients[0].orcpt == "rfc822;bob@remote.test");
+    CHECK(back.recipients[0].part == "program:|/usr/bin/x\nend");
+    CHECK(back.recipients[1].part.empty());
     CHECK(back.recipients[0].state == RecipientState::pending);
     CHECK_FALSE(back.recipients[0].local);
     CHECK(back.recipients[0].dsn_sent == DsnSent{});
