@@ -32,7 +32,7 @@ Error io_error(const std::string& what, const std::string& path, int err) {
 }
 
 Error not_queued(std::string_view id) {
-    return Error(ErrorKind::no_such_user, fmt::format("no message '{}' in the queue", id));
+    return Error(ErrorKind::not_found, fmt::format("no message '{}' in the queue", id));
 }
 
 void make_folder(const std::string& path) {

@@ -389,7 +389,7 @@ void QueueRunner::settle(const EntryPtr& entry) {
             server_.spool().update(snapshot);
         }
     } catch (const Error& e) {
-        if (e.kind() == ErrorKind::no_such_user) {  // removed behind our back (queue delete offline?)
+        if (e.kind() == ErrorKind::not_found) {  // removed behind our back (queue delete offline?)
             std::lock_guard lock(mutex_);
             entry->gone = true;
             entries_.erase(snapshot.id);
@@ -643,7 +643,7 @@ std::string QueueRunner::control_one(const std::string& verb, const std::string&
         std::lock_guard lock(mutex_);
         auto found = entries_.find(id);
         if (found == entries_.end() || found->second->gone)
-            throw Error(ErrorKind::no_such_user, fmt::format("no message {} in the queue", id));
+            throw Error(ErrorKind::not_found, fmt::format("no message {} in the queue", id));
         entry = found->second;
     }
     std::lock_guard write(entry->write);
