@@ -113,7 +113,7 @@ int alias_list(Context& ctx, const std::string& domain) {
 int alias_show(Context& ctx, const std::string& name) {
     std::string key = alias_name(name);
     auto alias = ctx.store().find_alias(key);
-    if (!alias) throw Error(ErrorKind::no_such_user, fmt::format("no such alias '{}' (see 'vpsmail alias list')", name));
+    if (!alias) throw Error(ErrorKind::not_found, fmt::format("no such alias '{}' (see 'vpsmail alias list')", name));
     if (ctx.options.json) {
         JsonWriter j;
         write_alias_json(j, *alias);

@@ -35,7 +35,7 @@ int catchall_show(Context& ctx, const std::string& domain) {
         std::string name = ctx.get_domain(domain).name;
         auto target = ctx.store().find_catchall(name);
         if (!target)
-            throw Error(ErrorKind::no_such_user, fmt::format("domain '{}' has no catch-all", name));
+            throw Error(ErrorKind::not_found, fmt::format("domain '{}' has no catch-all", name));
         rows.push_back(store::Catchall{name, *target});
     }
     if (ctx.options.json) {

@@ -43,8 +43,12 @@ int forward_clear(Context& ctx, const std::string& address) {
 int forward_show(Context& ctx, const std::string& address) {
     Address a = forward_owner(address);
     auto f = ctx.store().find_forward(a.local, a.domain);
-    if (!f)
-        throw Error(ErrorKind::no_such_user, fmt::format("'{}' has no forward (see 'vpsmail forward list')", a.str()));
+    if (!f) {
+        // A missing account is the user's error (67); an account without a forward is not (66).
+        if (!ctx.store().find_user(a.local, a.domain))
+            throw Error(ErrorKind::no_such_user, fmt::format("no such user '{}' (see 'vpsmail user list')", a.str()));
+        throw Error(ErrorKind::not_found, fmt::format("'{}' has no forward (see 'vpsmail forward list')", a.str()));
+    }
     if (ctx.options.json) {
         JsonWriter j;
         write_forward_json(j, *f);

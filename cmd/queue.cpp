@@ -88,8 +88,9 @@ std::string header_block(const std::string& content) {
 }
 
 ErrorKind kind_from_name(std::string_view name) {
-    for (ErrorKind k : {ErrorKind::usage, ErrorKind::bad_data, ErrorKind::no_such_user, ErrorKind::no_such_domain, ErrorKind::exists,
-                        ErrorKind::temporary, ErrorKind::permission, ErrorKind::config, ErrorKind::limit, ErrorKind::internal})
+    for (ErrorKind k : {ErrorKind::usage, ErrorKind::bad_data, ErrorKind::no_such_user, ErrorKind::no_such_domain, ErrorKind::not_found,
+                        ErrorKind::exists, ErrorKind::temporary, ErrorKind::no_space, ErrorKind::in_use, ErrorKind::over_quota,
+                        ErrorKind::permission, ErrorKind::config, ErrorKind::limit, ErrorKind::internal})
         if (name == kind_name(k)) return k;
     return ErrorKind::internal;
 }

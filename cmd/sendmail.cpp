@@ -13,6 +13,7 @@
 #include "print.hpp"
 #include "route/resolver.hpp"
 #include "server/maildrop.hpp"
+#include "server/peer.hpp"
 #include "server/server.hpp"
 #include "server/session_driver.hpp"
 #include "server/smtp_service.hpp"
@@ -211,15 +212,6 @@ private:
     int saved_ = -1;
 };
 
-server::Peer local_peer(const std::string& id) {
-    server::Peer peer;
-    peer.listener = "sendmail";  // SmtpService: local submission may relay, like Postfix's pickup
-    peer.address = "127.0.0.1";
-    peer.loopback = true;
-    peer.id = id;
-    return peer;
-}
-
 // Who submits: the real user, before any change of user.
 struct Submitter {
     uid_t uid = ::getuid();
@@ -362,7 +354,7 @@ int smtp_stdio(Context& ctx) {
         LogToFile log(config.paths.state_dir);
         ctx.store();  // created and migrated, as serve would
         server::Server server(config, db);
-        auto conversation = server.smtp_service("sendmail").open(local_peer(id));
+        auto conversation = server.smtp_service("sendmail").open(server::local_submission_peer(id));
         run_stdio(*conversation);
         request_nudge(config);
         return EX_OK;
@@ -462,7 +454,7 @@ int deliver(Context& ctx, const Options& o, const Submitter& who) {
                                {"from", sender ? sender->str() : std::string()},
                                {"recipients", std::to_string(action.envelope.recipients.size())}});
         // Local mailboxes that fail for now are queued: the queue runner retries them.
-        result = server::deliver_message(server, action, local_peer("sendmail." + id), server::OnTemporaryFailure::queue);
+        result = server::deliver_message(server, action, server::local_submission_peer("sendmail." + id), server::OnTemporaryFailure::queue);
     }
 
     // Refusals are the caller's to hear about, one line each; temporary ones (not even the

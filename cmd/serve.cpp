@@ -10,6 +10,7 @@
 #include "net/serve.hpp"
 #include "server/queue_runner.hpp"
 #include "server/maildrop.hpp"
+#include "server/peer.hpp"
 #include "server/server.hpp"
 #include "server/smtp_service.hpp"
 #include "store/store.hpp"
@@ -439,11 +440,7 @@ int run_server(Context& ctx, const Config& config, const std::string& db, const 
                                                     const std::vector<server::Refusal>& refused) {
         std::vector<std::pair<smtp::Recipient, smtp::Reply>> list;
         for (const auto& r : refused) list.emplace_back(r.recipient, r.reply);
-        server::Peer peer;
-        peer.listener = "sendmail";
-        peer.address = "127.0.0.1";
-        peer.loopback = true;
-        peer.id = envelope.id;
+        const server::Peer peer = server::local_submission_peer(envelope.id);
         try {
             server::bounce_refused(server, envelope, message, list, peer);
         } catch (const Error& e) {

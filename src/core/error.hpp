@@ -11,12 +11,17 @@ namespace vpsmail {
 enum class ErrorKind {
     usage,           ///< the command line is wrong (EX_USAGE)
     bad_data,        ///< a value is malformed or refused (EX_DATAERR)
-    no_such_user,    ///< an account, alias, map or forward that is not there (EX_NOUSER)
+    no_such_user,    ///< an account (user) that is not there (EX_NOUSER)
     no_such_domain,  ///< a domain that is not a local domain (EX_NOHOST)
+    /// Something else that is not there: an alias, a virtusertable key, a forward, a catch-all,
+    /// a send-as entry, a queue id; for mail access a mailbox or a message (EX_NOINPUT)
+    not_found,
     exists,          ///< the thing to create is there already (EX_CANTCREAT)
-    not_found,       ///< a thing to act on (a mailbox folder) is not there (EX_NOINPUT)
     temporary,       ///< try again later: busy database, I/O (EX_TEMPFAIL)
     no_space,        ///< the file system is full (ENOSPC, EDQUOT): temporary too (EX_TEMPFAIL)
+    over_quota,      ///< the account's quota would be passed (EX_CANTCREAT); not temporary
+    /// A mailbox locked by another session (the POP3 maildrop lock): temporary (EX_TEMPFAIL)
+    in_use,
     permission,      ///< file permissions, read-only database (EX_NOPERM)
     config,          ///< configuration file or store schema (EX_CONFIG)
     limit,           ///< a size or count limit (EX_DATAERR)
@@ -52,7 +57,7 @@ std::string errno_text(const std::string& what, int err);
 /// The one errno table.
 ErrorKind errno_kind(int err) noexcept;
 
-/// A retry may cure it: temporary and no_space.
+/// A retry may cure it: temporary, no_space and in_use.
 bool is_temporary(ErrorKind kind) noexcept;
 
 }  // namespace vpsmail

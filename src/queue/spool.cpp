@@ -32,7 +32,7 @@ Error io_error(const std::string& what, const std::string& path, int err) {
 }
 
 Error not_queued(std::string_view id) {
-    return Error(ErrorKind::no_such_user, fmt::format("no message '{}' in the queue", id));
+    return Error(ErrorKind::not_found, fmt::format("no message '{}' in the queue", id));
 }
 
 void make_folder(const std::string& path) {
@@ -232,6 +232,7 @@ std::string format_envelope(const Envelope& e) {
         if (r.local) out += "local 1\n";
         if (!r.notify.empty()) out += fmt::format("notify {}\n", escape_value(r.notify));
         if (!r.orcpt.empty()) out += fmt::format("orcpt {}\n", escape_value(r.orcpt));
+        if (!r.part.empty()) out += fmt::format("part {}\n", escape_value(r.part));
         if (r.attempts != 0) out += fmt::format("attempts {}\n", r.attempts);
         if (r.next_attempt != 0) out += fmt::format("next-attempt {}\n", r.next_attempt);
         if (r.last_attempt != 0) out += fmt::format("last-attempt {}\n", r.last_attempt);
@@ -322,6 +323,8 @@ Envelope parse_envelope(std::string_view text) {
             recipient().notify = unescape(value);
         } else if (name == "orcpt") {
             recipient().orcpt = unescape(value);
+        } else if (name == "part") {
+            recipient().part = unescape(value);
         } else if (name == "attempts") {
             number(recipient().attempts, value);
         } else if (name == "next-attempt") {

@@ -27,6 +27,8 @@
 //   rcpt deferred bob@remote.test state (pending, deferred, delivered, bounced) and address
 //   local 1                       deliver locally (e.g. sendmail while a mailbox was full)
 //   notify FAILURE,DELAY          DSN NOTIFY as given; orcpt rfc822;bob@remote.test
+//   part program:|/usr/bin/x      the one program or file of a local recipient's expansion left to
+//                                 do (server/delivery.hpp); only serve and root's sendmail write it
 //   attempts 3                    failed or finished attempts so far
 //   next-attempt 1700001200       unix seconds; absent or 0: now
 //   last-attempt 1700000600
@@ -83,6 +85,9 @@ struct SpoolRecipient {
     std::string orcpt;     ///< DSN ORCPT, "addr-type;address" with the address xtext-decoded
     std::string last_error;
     bool local = false;              ///< the runner delivers it locally, not over SMTP
+    /// With `local`: the program or file part of the address's expansion to run alone
+    /// ("program:|cmd", "file:/path"), instead of resolving the address again; empty: none.
+    std::string part;
     std::uint32_t attempts = 0;
     std::int64_t next_attempt = 0;   ///< unix seconds; 0: now
     std::int64_t last_attempt = 0;   ///< unix seconds; 0: never tried
@@ -185,7 +190,7 @@ public:
     /// `id` is not a queue id).
     std::optional<SpooledMessage> find(const std::string& id) const;
 
-    /// As find(), but throws Error(bad_data) for a malformed id and Error(no_such_user)
+    /// As find(), but throws Error(bad_data) for a malformed id and Error(not_found)
     /// naming the id when it is not queued.
     SpooledMessage get(const std::string& id) const;
 
@@ -195,13 +200,13 @@ public:
     std::string read_content(const std::string& id) const;
 
     /// Rewrites env/<id> durably (tmp -> fsync -> rename -> group fsync of env/). Throws
-    /// Error(no_such_user) when the message is no longer queued (removed meanwhile: it is not
+    /// Error(not_found) when the message is no longer queued (removed meanwhile: it is not
     /// brought back), Error(temporary) on I/O errors. Thread-safe; calls for different ids
     /// share folder fsyncs; two concurrent calls for one id are the caller's to avoid.
     void update(const SpooledMessage& message) const;
 
     /// Removes the message: env/<id> first (it stops being queued), then msg/<id>, then the
-    /// group fsync of both folders. Throws Error(no_such_user) when it is not queued.
+    /// group fsync of both folders. Throws Error(not_found) when it is not queued.
     void remove(const std::string& id) const;
 
     /// Moves env/<id> and msg/<id> (whichever exist) into corrupt/ as <id>.env and <id>.msg,
@@ -220,7 +225,7 @@ public:
 
     // Admin operations (CLI and control socket). Each reads the envelope, edits it with the
     // function of the same name below and update()s it; returns the message as written. They
-    // throw Error(bad_data) for a malformed id and Error(no_such_user) when it is not queued.
+    // throw Error(bad_data) for a malformed id and Error(not_found) when it is not queued.
 
     SpooledMessage hold(const std::string& id) const;
     SpooledMessage release(const std::string& id) const;

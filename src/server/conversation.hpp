@@ -5,6 +5,8 @@
 // (docs/architecture.md section 4).
 #pragma once
 
+#include "server/origin.hpp"
+
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -18,7 +20,9 @@ namespace vpsmail::server {
 
 /// One accepted connection, as the session sees it.
 struct Peer {
-    std::string listener;  ///< "smtp", "submission", "submissions"
+    std::string listener;  ///< "smtp", "submission", "submissions": for logs only
+    /// What policies apply (server/peer.hpp); net/ leaves the default for its clients.
+    Origin origin = Origin::network;
     std::string local;     ///< the listener's address, "127.0.0.1:2525"
     std::string address;   ///< the client's IP address
     std::uint16_t port = 0;

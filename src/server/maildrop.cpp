@@ -6,6 +6,7 @@
 #include "core/fsync.hpp"
 #include "core/log.hpp"
 #include "queue/scheduler.hpp"
+#include "server/peer.hpp"
 #include "server/server.hpp"
 #include "server/smtp_service.hpp"
 #include "smtp/received.hpp"
@@ -473,11 +474,7 @@ private:
 
     Outcome deliver(const std::string& name, const Submitter& who, const MaildropEntry& entry) {
         const auto config = server_.config();
-        Peer peer;
-        peer.listener = "sendmail";
-        peer.address = "127.0.0.1";
-        peer.loopback = true;
-        peer.id = "maildrop." + name;
+        const Peer peer = local_submission_peer("maildrop." + name);
 
         smtp::Deliver action;
         action.envelope = envelope_of(name, entry);

@@ -4,7 +4,8 @@
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "server/server.hpp"
-#include "server/smtp_service.hpp"
+#include "server/delivery.hpp"
+#include "server/peer.hpp"
 
 #include <fmt/format.h>
 
@@ -388,7 +389,7 @@ void QueueRunner::settle(const EntryPtr& entry) {
             server_.spool().update(snapshot);
         }
     } catch (const Error& e) {
-        if (e.kind() == ErrorKind::no_such_user) {  // removed behind our back (queue delete offline?)
+        if (e.kind() == ErrorKind::not_found) {  // removed behind our back (queue delete offline?)
             std::lock_guard lock(mutex_);
             entry->gone = true;
             entries_.erase(snapshot.id);
@@ -474,18 +475,22 @@ void QueueRunner::deliver_locally(const EntryPtr& entry, const std::vector<std::
         std::lock_guard lock(mutex_);
         snapshot = entry->message;
     }
-    smtp::Deliver action;
+    DeliveryRequest request;
     std::vector<std::size_t> sent;
     try {
-        if (!snapshot.envelope.return_path.empty()) action.envelope.return_path = parse_address(snapshot.envelope.return_path);
+        if (!snapshot.envelope.return_path.empty()) request.return_path = parse_address(snapshot.envelope.return_path).str();
     } catch (const Error&) {
         // A sender we cannot parse again: deliver as from <> rather than never.
     }
     for (std::size_t i : due) {
         try {
-            smtp::Recipient r;
-            r.address = parse_recipient(snapshot.envelope.recipients[i].address, Backslash::allow);  // RCPT <\bob@d>, retried
-            action.envelope.recipients.push_back(std::move(r));
+            const queue::SpoolRecipient& spooled = snapshot.envelope.recipients[i];
+            DeliveryRecipient r;
+            r.address = parse_recipient(spooled.address, Backslash::allow);  // RCPT <\bob@d>, retried
+            // docs/architecture.md section 9: a program or file part of an accepted recipient,
+            // run alone. Only serve's own spool entries have one (the maildrop has no such field).
+            if (!spooled.part.empty()) r.part = parse_part(spooled.part);
+            request.recipients.push_back(std::move(r));
             sent.push_back(i);
         } catch (const Error& e) {
             std::lock_guard lock(mutex_);
@@ -493,14 +498,13 @@ void QueueRunner::deliver_locally(const EntryPtr& entry, const std::vector<std::
             queue::record(entry->message, i, o, Clock::now(), policy_);
         }
     }
-    action.envelope.body = snapshot.envelope.body == "8BITMIME" ? smtp::Body::eight_bit_mime
-                           : snapshot.envelope.body == "BINARYMIME" ? smtp::Body::binary_mime
-                                                                    : smtp::Body::seven_bit;
-    action.envelope.smtputf8 = snapshot.envelope.smtputf8;
-    action.envelope.id = snapshot.id;
+    request.body = snapshot.envelope.body == "8BITMIME" || snapshot.envelope.body == "BINARYMIME" ? snapshot.envelope.body : "7BIT";
+    request.smtputf8 = snapshot.envelope.smtputf8;
+    request.id = snapshot.id;
     if (!sent.empty()) {
+        std::string text;
         try {
-            action.message = server_.spool().read_content(snapshot);
+            text = server_.spool().read_content(snapshot);
         } catch (const Error& e) {
             {
                 std::lock_guard lock(mutex_);
@@ -509,16 +513,13 @@ void QueueRunner::deliver_locally(const EntryPtr& entry, const std::vector<std::
             if (e.kind() == ErrorKind::bad_data) quarantine(entry, e.what());
             return;
         }
-        Peer peer;
-        peer.listener = "queue";
-        peer.address = "127.0.0.1";
-        peer.loopback = true;
-        peer.id = "queue";
-        smtp::DeliveryResult result = deliver_message(server_, action, peer);
+        request.text = text;
+        request.peer = queue_peer("queue");
+        const std::vector<DeliveryOutcome> result = deliver(server_, request);
         const auto now = Clock::now();
         std::lock_guard lock(mutex_);
-        for (std::size_t k = 0; k < sent.size() && k < result.recipients.size(); ++k) {
-            const smtp::Verdict& v = result.recipients[k];
+        for (std::size_t k = 0; k < sent.size() && k < result.size(); ++k) {
+            const DeliveryOutcome& v = result[k];
             RecipientOutcome o;
             if (v.accepted()) {
                 o.kind = RecipientOutcome::Kind::delivered;
@@ -527,10 +528,10 @@ void QueueRunner::deliver_locally(const EntryPtr& entry, const std::vector<std::
                 o.text = "delivered";
                 entry->message.envelope.recipients[sent[k]].local = true;  // the DSN says "delivered"
             } else {
-                o.kind = v.refusal->temporary() ? RecipientOutcome::Kind::deferred : RecipientOutcome::Kind::bounced;
-                o.code = v.refusal->code;
-                o.status = v.refusal->status;
-                o.text = v.refusal->text;
+                o.kind = v.temporary() ? RecipientOutcome::Kind::deferred : RecipientOutcome::Kind::bounced;
+                o.code = v.code;
+                o.status = v.status;
+                o.text = v.text;
             }
             queue::record(entry->message, sent[k], o, now, policy_);
         }
@@ -642,7 +643,7 @@ std::string QueueRunner::control_one(const std::string& verb, const std::string&
         std::lock_guard lock(mutex_);
         auto found = entries_.find(id);
         if (found == entries_.end() || found->second->gone)
-            throw Error(ErrorKind::no_such_user, fmt::format("no message {} in the queue", id));
+            throw Error(ErrorKind::not_found, fmt::format("no message {} in the queue", id));
         entry = found->second;
     }
     std::lock_guard write(entry->write);

@@ -34,6 +34,7 @@ constexpr Row rows[] = {
     {ReplyId::too_many_errors, 421, "4.7.0", "Too many errors, closing connection"},
     {ReplyId::too_many_auth_failures, 421, "4.7.0", "Too many authentication failures, closing connection"},
     {ReplyId::internal_error, 421, "4.3.0", "Internal error, closing connection"},
+    {ReplyId::mailbox_busy, 450, "4.2.0", "Mailbox busy, try again later"},  // RFC 5321 4.2.2
     {ReplyId::temporary_failure, 451, "4.3.0", "Temporary failure, try again later"},
     {ReplyId::insufficient_storage, 452, "4.3.1", "Insufficient system storage, try again later"},  // RFC 3463 X.3.1
     {ReplyId::too_many_recipients, 452, "4.5.3", "Too many recipients"},  // RFC 5321 4.5.3.1.10
@@ -69,6 +70,7 @@ constexpr Row rows[] = {
     // RFC 2045 2.7, 2.8: no NUL in 7bit or 8bit text; only BODY=BINARYMIME with BDAT carries it.
     {ReplyId::nul_data, 550, "5.6.0", "Message refused: NUL bytes need BODY=BINARYMIME and BDAT"},
     {ReplyId::size_exceeded, 552, "5.3.4", "Message size exceeds fixed maximum message size"},  // RFC 1870 6
+    {ReplyId::mailbox_full, 552, "5.2.2", "Mailbox full"},  // RFC 3463 X.2.2
     {ReplyId::sender_not_owned, 553, "5.7.1", "Sender address not owned by the authenticated user"},
     {ReplyId::utf8_needed, 553, "5.6.7", "Non-ASCII address needs the SMTPUTF8 parameter"},  // RFC 6531 3.5
     {ReplyId::bare_newline_data, 554, "5.6.0", "Message refused: bare CR or LF (lines must end with CRLF)"},
@@ -113,6 +115,9 @@ Reply reply_for(const Error& error) {
     case ErrorKind::temporary: return reply(ReplyId::temporary_failure);
     case ErrorKind::no_space: return reply(ReplyId::insufficient_storage);
     case ErrorKind::no_such_user: return reply(ReplyId::recipient_unknown);
+    case ErrorKind::not_found: return reply(ReplyId::recipient_unknown);
+    case ErrorKind::in_use: return reply(ReplyId::mailbox_busy);
+    case ErrorKind::over_quota: return reply(ReplyId::mailbox_full);
     case ErrorKind::no_such_domain: return reply(ReplyId::domain_unknown);
     case ErrorKind::permission: return reply(ReplyId::permission_denied);
     case ErrorKind::limit: return reply(ReplyId::size_exceeded);

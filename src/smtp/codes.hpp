@@ -45,6 +45,7 @@ enum class ReplyId {
     too_many_errors,         ///< 421 4.7.0
     too_many_auth_failures,  ///< 421 4.7.0
     internal_error,          ///< 421 4.3.0
+    mailbox_busy,            ///< 450 4.2.0 locked by another session (RFC 5321 4.2.2: "mailbox busy")
     temporary_failure,       ///< 451 4.3.0
     insufficient_storage,    ///< 452 4.3.1 disk full (ENOSPC)
     too_many_recipients,     ///< 452 4.5.3
@@ -79,6 +80,7 @@ enum class ReplyId {
     permission_denied,       ///< 550 5.7.1
     nul_data,                ///< 550 5.6.0
     size_exceeded,           ///< 552 5.3.4
+    mailbox_full,            ///< 552 5.2.2 the account's quota (RFC 3463 X.2.2)
     sender_not_owned,        ///< 553 5.7.1
     utf8_needed,             ///< 553 5.6.7
     bare_newline_data,       ///< 554 5.6.0
@@ -92,8 +94,9 @@ enum class ReplyId {
 Reply reply(ReplyId id, std::string_view detail = {});
 
 /// The reply for an error a port threw (the SMTP row of docs/architecture.md section 6): temporary ->
-/// 451 4.3.0, no_space -> 452 4.3.1, no_such_user -> 550 5.1.1, no_such_domain -> 550 5.1.2, permission -> 550 5.7.1,
-/// limit -> 552 5.3.4, bad_data -> 501 5.5.4; usage, exists, config and internal are
+/// 451 4.3.0, no_space -> 452 4.3.1, in_use -> 450 4.2.0, no_such_user and not_found -> 550 5.1.1,
+/// no_such_domain -> 550 5.1.2, permission -> 550 5.7.1, limit -> 552 5.3.4, over_quota -> 552 5.2.2,
+/// bad_data -> 501 5.5.4; usage, exists, config and internal are
 /// unexpected and give 421 4.3.0, which ends the session.
 Reply reply_for(const Error& error);
 

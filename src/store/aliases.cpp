@@ -57,14 +57,14 @@ void Store::remove_alias(const std::string& name, const std::vector<std::string>
     const std::string n = lower_ascii(name);
     Transaction tx(*db_, TransactionKind::write);
     auto id = find_alias_id(*db_, n);
-    if (!id) throw Error(ErrorKind::no_such_user, fmt::format("no such alias {}", n));
+    if (!id) throw Error(ErrorKind::not_found, fmt::format("no such alias {}", n));
     for (const std::string& target : targets) {
         db_->query("DELETE FROM alias_targets WHERE alias_id = ?1 AND target_lc = ?2")
             .bind(1, *id)
             .bind(2, lower_ascii(target))
             .run();
         if (db_->changes() == 0)
-            throw Error(ErrorKind::no_such_user, fmt::format("alias {} has no target {}", n, target));
+            throw Error(ErrorKind::not_found, fmt::format("alias {} has no target {}", n, target));
     }
     bool empty = targets.empty();
     if (!empty) {

@@ -26,7 +26,7 @@ void Store::unset_catchall(const std::string& domain) {
     Transaction tx(*db_, TransactionKind::write);
     const std::int64_t domain_id = detail::get_domain_id(*db_, d);
     db_->query("DELETE FROM catchalls WHERE domain_id = ?1").bind(1, domain_id).run();
-    if (db_->changes() == 0) throw Error(ErrorKind::no_such_user, fmt::format("domain {} has no catch-all", d));
+    if (db_->changes() == 0) throw Error(ErrorKind::not_found, fmt::format("domain {} has no catch-all", d));
     tx.commit();
 }
 

@@ -32,7 +32,7 @@ void Store::clear_forward(const std::string& local, const std::string& domain) {
     Transaction tx(*db_, TransactionKind::write);
     const std::int64_t user_id = detail::get_user_id(*db_, l, d);
     db_->query("DELETE FROM forward_targets WHERE user_id = ?1").bind(1, user_id).run();
-    if (db_->changes() == 0) throw Error(ErrorKind::no_such_user, fmt::format("{}@{} has no forward", l, d));
+    if (db_->changes() == 0) throw Error(ErrorKind::not_found, fmt::format("{}@{} has no forward", l, d));
     tx.commit();
 }
 

@@ -199,7 +199,7 @@ public:
     /// `address` is local@domain, normalised by core/address; stored with its local part lower
     /// case. Throws no_such_user (no such account), exists (listed already).
     void add_send_as(const std::string& local, const std::string& domain, const std::string& address);
-    /// Throws no_such_user when the account or the entry is not there.
+    /// Throws no_such_user when the account is not there, not_found when the entry is not.
     void remove_send_as(const std::string& local, const std::string& domain, const std::string& address);
     /// The account's send-as addresses, sorted. Throws no_such_user.
     std::vector<std::string> list_send_as(const std::string& local, const std::string& domain);
@@ -211,7 +211,7 @@ public:
     /// targets is in the alias already (compared case-insensitively).
     void add_alias(const std::string& name, const std::vector<std::string>& targets);
     /// With no targets removes the alias; else removes those targets (the alias goes when
-    /// empty). Throws no_such_user when the alias or a named target is not there.
+    /// empty). Throws not_found when the alias or a named target is not there.
     void remove_alias(const std::string& name, const std::vector<std::string>& targets);
     std::vector<Alias> list_aliases();  ///< by name
     std::optional<Alias> find_alias(std::string_view name) override;
@@ -219,7 +219,7 @@ public:
     // --- virtusertable -------------------------------------------------------------------
     /// Throws no_such_domain (domain not local), exists (key mapped already).
     void map_vuser(const std::string& key, const std::string& domain, const std::string& target);
-    /// Throws no_such_user.
+    /// Throws not_found (the key is not mapped).
     void unmap_vuser(const std::string& key);
     /// By domain then key; all domains when `domain` is empty.
     std::vector<VuserEntry> list_vusers(const std::string& domain = {});
@@ -231,7 +231,7 @@ public:
     // --- forwards (one per account) ------------------------------------------------------
     /// Replaces the account's forward. Throws no_such_user (no such account), bad_data (no targets).
     void set_forward(const std::string& local, const std::string& domain, const std::vector<std::string>& targets);
-    /// Throws no_such_user when the account has no forward.
+    /// Throws no_such_user (no such account), not_found when the account has no forward.
     void clear_forward(const std::string& local, const std::string& domain);
     std::optional<Forward> find_forward(const std::string& local, const std::string& domain);
     std::vector<Forward> list_forwards();  ///< by address
@@ -239,7 +239,7 @@ public:
     // --- catch-alls (one per domain) -----------------------------------------------------
     /// Sets or replaces. Throws no_such_domain.
     void set_catchall(const std::string& domain, const std::string& target);
-    /// Throws no_such_domain, no_such_user (none set).
+    /// Throws no_such_domain, not_found (none set).
     void unset_catchall(const std::string& domain);
     /// Cached like is_local_domain.
     std::optional<std::string> find_catchall(std::string_view domain) override;

@@ -171,7 +171,7 @@ void Store::remove_send_as(const std::string& local, const std::string& domain, 
     const std::int64_t user_id = detail::get_user_id(*db_, lower_ascii(local), lower_ascii(domain));
     db_->query("DELETE FROM send_as WHERE user_id = ?1 AND address = ?2").bind(1, user_id).bind(2, a).run();
     if (db_->changes() == 0)
-        throw Error(ErrorKind::no_such_user,
+        throw Error(ErrorKind::not_found,
                     fmt::format("{} is not in the send-as list of {}@{}", a, lower_ascii(local), lower_ascii(domain)));
     tx.commit();
 }

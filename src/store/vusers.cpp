@@ -57,7 +57,7 @@ void Store::unmap_vuser(const std::string& key) {
     Transaction tx(*db_, TransactionKind::write);
     db_->query("DELETE FROM vusers WHERE key = ?1").bind(1, k).run();
     if (db_->changes() == 0)
-        throw Error(ErrorKind::no_such_user, fmt::format("virtusertable key {} is not mapped", k));
+        throw Error(ErrorKind::not_found, fmt::format("virtusertable key {} is not mapped", k));
     tx.commit();
 }
 

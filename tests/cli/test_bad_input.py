@@ -9,7 +9,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import BIN, HASH, CliTest, as_nobody  # noqa: E402
 
-EX_USAGE, EX_DATAERR, EX_NOUSER, EX_NOHOST, EX_CANTCREAT, EX_NOPERM, EX_CONFIG = 64, 65, 67, 68, 73, 77, 78
+EX_USAGE, EX_DATAERR, EX_NOINPUT, EX_NOUSER, EX_NOHOST, EX_CANTCREAT, EX_NOPERM, EX_CONFIG = 64, 65, 66, 67, 68, 73, 77, 78
 
 
 class BadInput(CliTest):
@@ -87,11 +87,12 @@ class BadInput(CliTest):
     def test_deleting_what_does_not_exist(self):
         self.assertFails(["domain", "del", "other.test"], EX_NOHOST, "other.test")
         self.assertFails(["user", "del", "ann@shop.test"], EX_NOUSER, "ann@shop.test")
-        self.assertFails(["alias", "del", "nosuch"], EX_NOUSER, "nosuch")
-        self.assertFails(["alias", "del", "sales", "carl"], EX_NOUSER, "carl")
-        self.assertFails(["vuser", "unmap", "nosuch@shop.test"], EX_NOUSER, "nosuch@shop.test")
-        self.assertFails(["catchall", "unset", "shop.test"], EX_NOUSER, "shop.test")
-        self.assertFails(["forward", "clear", "ann@shop.test"], EX_NOUSER, "ann@shop.test")
+        self.assertFails(["alias", "del", "nosuch"], EX_NOINPUT, "nosuch")
+        self.assertFails(["alias", "del", "sales", "carl"], EX_NOINPUT, "carl")
+        self.assertFails(["vuser", "unmap", "nosuch@shop.test"], EX_NOINPUT, "nosuch@shop.test")
+        self.assertFails(["catchall", "unset", "shop.test"], EX_NOINPUT, "shop.test")
+        self.assertFails(["forward", "clear", "ann@shop.test"], EX_NOUSER, "ann@shop.test")  # no such account
+        self.assertFails(["forward", "show", "ann@shop.test"], EX_NOUSER, "ann@shop.test")
         self.assertFails(["forward", "set", "ann@shop.test", "bob"], EX_NOUSER, "ann@shop.test")
         self.assertFails(["user", "passwd", "ann@shop.test", "--password-stdin"], EX_NOUSER, "ann@shop.test",
                          stdin="pw\n")

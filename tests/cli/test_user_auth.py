@@ -111,7 +111,7 @@ class SendAsCommand(CliTest):
         self.assertFails(["user", "sendas", "bob@shop.test", "--add", '"a b"@shop.test'], 65, "quoted")
         self.assertFails(["user", "sendas", "bob@shop.test", "--add", "ok@shop.test", "--add", "team@shop.test"], 73,
                          "team@shop.test", "already")
-        self.assertFails(["user", "sendas", "bob@shop.test", "--add", "ok@shop.test", "--del", "other@shop.test"], 67,
+        self.assertFails(["user", "sendas", "bob@shop.test", "--add", "ok@shop.test", "--del", "other@shop.test"], 66,
                          "other@shop.test", "not in the send-as list")
         self.assertFails(["user", "sendas", "nobody@shop.test"], 67, "nobody@shop.test")
         self.assertFails(["user", "sendas", "nobody@shop.test", "--add", "x@shop.test"], 67, "nobody@shop.test")

@@ -256,7 +256,7 @@ class DeferTest(Pair):
         self.sw.ok("queue", "delete", ids[1])
         self.assertEqual([m["id"] for m in self.queue()], [ids[0]])
         rc, _, err = self.sw.run("queue", "hold", "0123456789abcdef")
-        self.assertEqual(rc, 67, err)
+        self.assertEqual(rc, 66, err)  # not_found: EX_NOINPUT
         self.assertIn("0123456789abcdef", err)
         rc, _, err = self.sw.run("queue", "delete", "../etc")
         self.assertEqual(rc, 65, err)

@@ -34,3 +34,24 @@ TEST_CASE("no_space is temporary: exit 75, a retry may cure it", "[core][error]"
     CHECK_FALSE(vpsmail::is_temporary(ErrorKind::permission));
     CHECK_FALSE(vpsmail::is_temporary(ErrorKind::internal));
 }
+
+TEST_CASE("the kinds of mail access: not_found 66, over_quota 73, in_use 75 and temporary", "[core][error]") {
+    struct Case {
+        ErrorKind kind;
+        int exit;
+        const char* name;
+        bool temporary;
+    };
+    const Case cases[] = {
+        {ErrorKind::not_found, EX_NOINPUT, "not_found", false},
+        {ErrorKind::over_quota, EX_CANTCREAT, "over_quota", false},
+        {ErrorKind::in_use, EX_TEMPFAIL, "in_use", true},
+        {ErrorKind::no_such_user, EX_NOUSER, "no_such_user", false},  // an account stays 67
+    };
+    for (const auto& c : cases) {
+        INFO(c.name);
+        CHECK(vpsmail::exit_code(c.kind) == c.exit);
+        CHECK(std::string(vpsmail::kind_name(c.kind)) == c.name);
+        CHECK(vpsmail::is_temporary(c.kind) == c.temporary);
+    }
+}

@@ -67,6 +67,7 @@ TEST_CASE("spool: envelopes survive the round trip, odd bytes and every v2 field
     SpoolRecipient a = recipient("bob@remote.test");
     a.notify = "SUCCESS,FAILURE";
     a.orcpt = "rfc822;bob@remote.test";
+    a.part = "program:|/usr/bin/x\nend";  // a newline cannot end the entry early
     e.recipients.push_back(a);
     SpoolRecipient b = recipient("jöhn@remote.test", RecipientState::deferred);
     b.last_error = "451 4.4.1 no answer\r\nend\nheld 0";
@@ -101,6 +102,8 @@ TEST_CASE("spool: envelopes survive the round trip, odd bytes and every v2 field
     REQUIRE(back.recipients.size() == 4);
     CHECK(back.recipients[0].notify == "SUCCESS,FAILURE");
     CHECK(back.recipients[0].orcpt == "rfc822;bob@remote.test");
+    CHECK(back.recipients[0].part == "program:|/usr/bin/x\nend");
+    CHECK(back.recipients[1].part.empty());
     CHECK(back.recipients[0].state == RecipientState::pending);
     CHECK_FALSE(back.recipients[0].local);
     CHECK(back.recipients[0].dsn_sent == DsnSent{});
@@ -262,13 +265,13 @@ TEST_CASE("spool: ids are checked before they become paths", "[queue][spool]") {
         error_of([&] { spool.quarantine(bad, "x"); }, ErrorKind::bad_data);
     }
     check_queue_id("0123456789abcdef");
-    // A good id that is not queued: no_such_user (the CLI's exit 67), naming the id.
-    const std::string message = error_of([&] { spool.get("0123456789abcdef"); }, ErrorKind::no_such_user);
+    // A good id that is not queued: not_found (the CLI's exit 66), naming the id.
+    const std::string message = error_of([&] { spool.get("0123456789abcdef"); }, ErrorKind::not_found);
     CHECK(message.find("0123456789abcdef") != std::string::npos);
-    error_of([&] { spool.remove("0123456789abcdef"); }, ErrorKind::no_such_user);
-    error_of([&] { spool.retry("0123456789abcdef"); }, ErrorKind::no_such_user);
-    error_of([&] { spool.bounce("0123456789abcdef", "x"); }, ErrorKind::no_such_user);
-    error_of([&] { spool.read_content("0123456789abcdef"); }, ErrorKind::no_such_user);
+    error_of([&] { spool.remove("0123456789abcdef"); }, ErrorKind::not_found);
+    error_of([&] { spool.retry("0123456789abcdef"); }, ErrorKind::not_found);
+    error_of([&] { spool.bounce("0123456789abcdef", "x"); }, ErrorKind::not_found);
+    error_of([&] { spool.read_content("0123456789abcdef"); }, ErrorKind::not_found);
 }
 
 TEST_CASE("spool: update rewrites the envelope durably and never brings a removed message back", "[queue][spool]") {
@@ -290,9 +293,9 @@ TEST_CASE("spool: update rewrites the envelope durably and never brings a remove
     spool.remove(id);
     CHECK_FALSE(std::filesystem::exists(dir.file("spool/env/" + id)));
     CHECK_FALSE(std::filesystem::exists(dir.file("spool/msg/" + id)));
-    error_of([&] { spool.update(m); }, ErrorKind::no_such_user);
+    error_of([&] { spool.update(m); }, ErrorKind::not_found);
     CHECK_FALSE(std::filesystem::exists(dir.file("spool/env/" + id)));
-    error_of([&] { spool.remove(id); }, ErrorKind::no_such_user);
+    error_of([&] { spool.remove(id); }, ErrorKind::not_found);
     CHECK(spool.list().empty());
 }
 

@@ -137,6 +137,11 @@ TEST_CASE("maildrop files round-trip and are validated", "[server][maildrop]") {
         {"vpsmail-maildrop 1\ncreated 1\nsender bad\nrcpt b@c.test\nend\n", "invalid address"},
         {head + "sender c@d.test\nrcpt b@c.test\nend\n", "repeated"},
         {head + "color red\nend\n", "unknown"},
+        // A local user cannot hand the server a program or file part to run (only the spool,
+        // which serve alone writes, carries one), nor a \\mailbox or program recipient.
+        {head + "rcpt b@c.test\npart program:/bin/sh -c id\nend\n", "unknown"},
+        {head + "rcpt |/bin/sh\nend\n", "invalid address"},
+        {head + "rcpt \\\\bob@c.test\nend\n", "invalid address"},
         {"vpsmail-maildrop 1\ncreated x\n", "not a time"},
         {"vpsmail-maildrop 1\ncreated 1\nrcpt b@c.test\nend\n", "missing"},
     };

@@ -257,7 +257,7 @@ TEST_CASE("control requests: hold, release, delete in flight, bounce, bad ids", 
     REQUIRE(mail.size() == 1);
     CHECK(mail[0].find("not wanted any more") != std::string::npos);
 
-    CHECK(f.runner().control("hold 0123456789abcdef").starts_with("error no_such_user "));
+    CHECK(f.runner().control("hold 0123456789abcdef").starts_with("error not_found "));
     CHECK(f.runner().control("hold ../x").starts_with("error bad_data "));
     CHECK(f.runner().control("frobnicate").starts_with("error usage "));
     CHECK(f.runner().control("").starts_with("error usage "));

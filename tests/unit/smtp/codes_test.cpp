@@ -49,6 +49,8 @@ TEST_CASE("reply_for maps error kinds (the SMTP row of docs/architecture.md sect
         {ErrorKind::limit, "552 5.3.4"},         {ErrorKind::bad_data, "501 5.5.4"},
         {ErrorKind::internal, "421 4.3.0"},      {ErrorKind::config, "421 4.3.0"},
         {ErrorKind::no_space, "452 4.3.1"},
+        {ErrorKind::not_found, "550 5.1.1"},     {ErrorKind::in_use, "450 4.2.0"},
+        {ErrorKind::over_quota, "552 5.2.2"},
     };
     for (const auto& c : cases) {
         Reply r = reply_for(Error(c.kind, "x"));

@@ -359,7 +359,7 @@ TEST_CASE("store: send-as lists, and a schema 2 store gets the table", "[store]"
     CHECK_FALSE(store->may_send_as("ann", "example.org", "team@example.org"));
     error_of([&] { store->add_send_as("bob", "example.org", "team@example.org"); }, ErrorKind::exists);
     error_of([&] { store->add_send_as("ann", "example.org", "x@example.org"); }, ErrorKind::no_such_user);
-    error_of([&] { store->remove_send_as("bob", "example.org", "other@example.org"); }, ErrorKind::no_such_user);
+    error_of([&] { store->remove_send_as("bob", "example.org", "other@example.org"); }, ErrorKind::not_found);
     error_of([&] { store->list_send_as("ann", "example.org"); }, ErrorKind::no_such_user);
     store->remove_send_as("bob", "example.org", "team@example.org");
     CHECK(join(store->list_send_as("bob", "example.org")) == "bob@remote.test");
@@ -438,8 +438,8 @@ TEST_CASE("aliases: add, find, list, remove; duplicates compared case-insensitiv
 
     store->remove_alias("staff", {"ANN@example.org"});
     CHECK(join(store->find_alias("staff")->targets) == "bob,carl");
-    error_of([&] { store->remove_alias("staff", {"nobody"}); }, ErrorKind::no_such_user);
-    error_of([&] { store->remove_alias("nobody", {}); }, ErrorKind::no_such_user);
+    error_of([&] { store->remove_alias("staff", {"nobody"}); }, ErrorKind::not_found);
+    error_of([&] { store->remove_alias("nobody", {}); }, ErrorKind::not_found);
     store->add_alias("staff", {"ann"});
     CHECK(join(store->find_alias("staff")->targets) == "bob,carl,ann");  // appended after the others
 
@@ -476,7 +476,7 @@ TEST_CASE("virtusertable: map, find, list, unmap", "[store][vuser]") {
 
     store->unmap_vuser("Info@example.org");
     CHECK_FALSE(store->find_vuser("info@example.org").has_value());
-    error_of([&] { store->unmap_vuser("info@example.org"); }, ErrorKind::no_such_user);
+    error_of([&] { store->unmap_vuser("info@example.org"); }, ErrorKind::not_found);
 }
 
 TEST_CASE("find_first_vuser returns the earliest key of the list that is mapped", "[store][vuser]") {
@@ -543,7 +543,7 @@ TEST_CASE("forwards: set, replace, find, list, clear", "[store][forward]") {
     error_of([&] { store->set_forward("nobody", "example.org", {"a"}); }, ErrorKind::no_such_user);
     store->clear_forward("BOB", "example.org");
     CHECK_FALSE(store->find_forward("bob", "example.org").has_value());
-    error_of([&] { store->clear_forward("bob", "example.org"); }, ErrorKind::no_such_user);
+    error_of([&] { store->clear_forward("bob", "example.org"); }, ErrorKind::not_found);
     error_of([&] { store->clear_forward("nobody", "example.org"); }, ErrorKind::no_such_user);
 }
 
@@ -569,7 +569,7 @@ TEST_CASE("catch-alls: set, replace, find, list, unset", "[store][catchall]") {
     error_of([&] { store->set_catchall("nowhere.test", "x"); }, ErrorKind::no_such_domain);
     store->unset_catchall("example.org");
     CHECK_FALSE(store->find_catchall("example.org").has_value());
-    error_of([&] { store->unset_catchall("example.org"); }, ErrorKind::no_such_user);
+    error_of([&] { store->unset_catchall("example.org"); }, ErrorKind::not_found);
     error_of([&] { store->unset_catchall("nowhere.test"); }, ErrorKind::no_such_domain);
     CHECK_FALSE(store->find_catchall("nowhere.test").has_value());
 }
