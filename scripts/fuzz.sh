@@ -66,8 +66,8 @@ for target in "${targets[@]}"; do
   if [[ "$status" == 0 ]]; then
     echo "vpsmail: fuzz $target: ok, ${runs:-?} runs" >&2
   else
-    echo "vpsmail: fuzz $target: FAILED (status $status); the end of its log:" >&2
-    tail -n 60 "$work/$target.log" >&2
+    echo "vpsmail: fuzz $target: FAILED (status $status); its log:" >&2
+    cat "$work/$target.log" >&2
     failed+=("$target")
   fi
 done
