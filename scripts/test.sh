@@ -19,5 +19,5 @@ BUILD_DIR="$root/build-asan" "$root/scripts/build.sh" -DCMAKE_BUILD_TYPE=Debug -
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 (cd "$root/build-asan" && ctest --no-tests=error --output-on-failure -j "$jobs")
 
-echo "== fuzz: every target of tests/fuzz, ${FUZZ_SECONDS:-30} s each" >&2
+echo "== fuzz: every target of tests/fuzz, ${FUZZ_SECONDS:-20} s each, ${FUZZ_JOBS:-$jobs} at a time" >&2
 "$root/scripts/fuzz.sh"

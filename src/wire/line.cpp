@@ -28,6 +28,7 @@ void LineReader::clear() noexcept {
     start_ = 0;
     scanned_ = 0;
     skipping_ = false;
+    skipped_cr_ = false;
 }
 
 void LineReader::compact() {
@@ -45,21 +46,28 @@ std::optional<Line> LineReader::read_line(std::size_t max_octets) {
     if (lf == std::string_view::npos) scanned_ = unread.size();
     if (skipping_) {
         if (lf == std::string_view::npos) {
+            const bool cr = unread.empty() ? skipped_cr_ : unread.back() == '\r';
             clear();
             skipping_ = true;
+            skipped_cr_ = cr;
             return std::nullopt;
         }
-        consume(lf + 1);
-        skipping_ = false;
+        // Whether the LF ends the line bare must not depend on where the dropped bytes were
+        // split: the CR before it may have been dropped with an earlier piece.
         Line line;
         line.too_long = true;
+        line.bare_lf = lf > 0 ? unread[lf - 1] != '\r' : !skipped_cr_;
+        consume(lf + 1);
+        skipping_ = false;
         return line;
     }
     if (lf == std::string_view::npos) {
         // Without its LF the line is already at least size() + 1 octets long.
         if (unread.size() >= max_octets) {
+            const bool cr = !unread.empty() && unread.back() == '\r';
             clear();
             skipping_ = true;
+            skipped_cr_ = cr;
         }
         return std::nullopt;
     }

@@ -20,7 +20,7 @@ inline constexpr std::size_t max_text_line = 1000;    // RFC 5321 4.5.3.1.6, CRL
 struct Line {
     std::string text;       ///< the line without CRLF; empty when too_long
     bool too_long = false;  ///< longer than the limit: its bytes were dropped up to the next LF
-    bool bare_lf = false;   ///< ended by LF without CR
+    bool bare_lf = false;   ///< ended by LF without CR (also for a too_long line, whatever the split)
     bool bare_cr = false;   ///< holds a CR that is not followed by LF
 };
 
@@ -51,6 +51,7 @@ private:
     std::size_t start_ = 0;     ///< bytes before start_ are read
     std::size_t scanned_ = 0;   ///< unread bytes known to hold no LF: a line fed byte by byte is scanned once
     bool skipping_ = false;     ///< inside a too-long line, dropping up to its LF
+    bool skipped_cr_ = false;   ///< the last byte dropped while skipping was a CR
 };
 
 }  // namespace vpsmail::wire

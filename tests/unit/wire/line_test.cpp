@@ -50,11 +50,16 @@ TEST_CASE("LineReader frames CRLF lines the same for every split", "[wire][line]
         // 10 octets with CRLF is the limit: 8 text bytes pass, 9 do not.
         {"12345678\r\n123456789\r\nok\r\n", 10, {"12345678", "[long]", "ok"}},
         {"123456789\nok\r\n", 10, {"[long][lf]", "ok"}},
+        // Found by tests/fuzz/line_fuzz.cpp: a long line ended by a bare LF says so even when
+        // its bytes were dropped before the LF came (pieces of 11 octets and more).
+        {std::string(30, 'x') + "\nok\r\n", 10, {"[long][lf]", "ok"}},
+        {std::string(30, 'x') + "\r\nok\r\n", 10, {"[long]", "ok"}},
+        {std::string(29, 'x') + "\r" + std::string(20, 'y') + "\nok\r\n", 10, {"[long][lf]", "ok"}},
         // A line far over the limit is reported once, after its LF, and framing goes on.
         {std::string(100, 'x') + "\r\nnext\r\n", 10, {"[long]", "next"}},
     };
     for (const auto& c : cases) {
-        for (std::size_t piece : {0, 1, 2, 3, 7}) {
+        for (std::size_t piece : {0, 1, 2, 3, 7, 11, 30, 31}) {
             INFO("input " << c.input << " piece " << piece);
             CHECK(frame(c.input, piece, c.max) == c.want);
         }
