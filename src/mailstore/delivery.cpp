@@ -219,8 +219,8 @@ DeliveredFile Delivery::place(const Recipient& r) {
     MailboxRef mailbox{ix.mailbox, r.maildir};
     DeliveredFile out{r.maildir, {}, 0, folder};
     NewMessage m;
-    m.flags = ix.into_cur ? ix.flags : 0;
     m.keywords = ix.keywords;
+    m.flags = ix.into_cur ? ix.flags | take_forwarded(m.keywords) : 0;
     m.internal_date = ix.internal_date != 0 ? ix.internal_date : static_cast<std::int64_t>(::time(nullptr));
     m.size = size_;
     m.crlf_size = crlf_size();

@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <strings.h>
+
 namespace vpsmail::mailstore {
 namespace {
 
@@ -32,6 +35,15 @@ std::optional<std::uint64_t> field(std::string_view file_name, std::string_view 
 }
 
 }  // namespace
+
+std::uint32_t take_forwarded(std::vector<std::string>& keywords) {
+    auto it = std::remove_if(keywords.begin(), keywords.end(), [](const std::string& k) {
+        return k.size() == 10 && ::strncasecmp(k.c_str(), "$forwarded", 10) == 0;
+    });
+    const bool found = it != keywords.end();
+    keywords.erase(it, keywords.end());
+    return found ? static_cast<std::uint32_t>(flag_forwarded) : 0u;
+}
 
 std::string_view name_stem(std::string_view file_name) {
     // Maildir spec: the info starts at the first ":" (a ":" in the host is escaped).

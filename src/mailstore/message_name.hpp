@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace vpsmail::mailstore {
 
@@ -20,6 +21,10 @@ enum MessageFlag : std::uint32_t {
     flag_draft = 16,     ///< \Draft (D)
     flag_forwarded = 32, ///< the keyword $Forwarded (P, "passed")
 };
+
+/// Takes the keyword $Forwarded (any case) out of `keywords`; returns flag_forwarded when it
+/// was there, else 0. Pure.
+std::uint32_t take_forwarded(std::vector<std::string>& keywords);
 
 /// The part of a name before the ":2," info (all of it when it has none). Pure.
 std::string_view name_stem(std::string_view file_name);

@@ -16,7 +16,6 @@
 #include <ctime>
 #include <dirent.h>
 #include <fcntl.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <unordered_map>
@@ -72,16 +71,6 @@ std::vector<std::string> split_keywords(std::string_view text) {
         text.remove_prefix(space + 1);
     }
     return out;
-}
-
-// The keywords with $Forwarded taken out into the P flag (docs/architecture.md section 9 names).
-std::uint32_t take_forwarded(std::vector<std::string>& keywords) {
-    auto it = std::remove_if(keywords.begin(), keywords.end(), [](const std::string& k) {
-        return k.size() == 10 && ::strncasecmp(k.c_str(), "$forwarded", 10) == 0;
-    });
-    const bool found = it != keywords.end();
-    keywords.erase(it, keywords.end());
-    return found ? static_cast<std::uint32_t>(flag_forwarded) : 0u;
 }
 
 std::string_view file_name_of(std::string_view file) { return file.substr(file.find('/') + 1); }
