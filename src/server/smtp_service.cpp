@@ -9,6 +9,7 @@
 #include "mailstore/external.hpp"
 #include "mailstore/maildir.hpp"
 #include "mailstore/quota.hpp"
+#include "mailstore/sqlite_index.hpp"
 #include "server/body_file.hpp"
 #include "server/server.hpp"
 #include "store/store.hpp"
@@ -212,7 +213,9 @@ public:
         auto account = server_.index().view().find_account(local, domain);
         if (!account || account->quota == 0) return false;
         const std::string maildir = mailstore::maildir_path(server_.config()->paths.mail_root, domain, local);
-        return mailstore::maildir_usage(maildir) + adding > account->quota;
+        // One read of the account's index (docs/architecture.md section 9); a scan only before its first delivery.
+        const auto usage = mailstore::find_index_usage(maildir);
+        return (usage ? usage->bytes : mailstore::maildir_usage(maildir)) + adding > account->quota;
     }
 
 private:
@@ -542,6 +545,7 @@ smtp::DeliveryResult deliver_message(Server& server, const smtp::Deliver& action
     std::set<std::string> full;
     std::map<std::string, Reply> unwritable;  // mailbox -> why its Maildir could not be added
     {
+        std::vector<std::unique_ptr<mailstore::MailboxIndex>> indexes;  // outlive the Delivery's commit
         mailstore::Delivery delivery(&server.sync_group());
         std::vector<std::string> added;
         for (std::size_t i = 0; i < count; ++i)
@@ -558,7 +562,11 @@ smtp::DeliveryResult deliver_message(Server& server, const smtp::Deliver& action
         for (auto& [mailbox, done] : stored) {
             auto [local, domain] = split_mailbox(mailbox);
             try {
-                delivery.add(mailstore::maildir_path(config->paths.mail_root, domain, local));
+                const std::string maildir = mailstore::maildir_path(config->paths.mail_root, domain, local);
+                // docs/architecture.md section 9: the index is updated by the delivery's own commit.
+                mailstore::IndexedDelivery indexed;
+                indexed.index = indexes.emplace_back(mailstore::open_sqlite_index(maildir)).get();
+                delivery.add(maildir, std::move(indexed));
                 added.push_back(mailbox);
             } catch (const Error& e) {
                 unwritable.emplace(mailbox, e.kind() == ErrorKind::no_space ? smtp::reply_for(e) : smtp::reply(ReplyId::temporary_failure));
