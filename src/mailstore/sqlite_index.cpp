@@ -688,14 +688,20 @@ private:
         SyncResult result;
         const std::string new_dir = box.path + "/new", cur_dir = box.path + "/cur";
         const std::int64_t new_mtime = mtime_ns(new_dir), cur_mtime = mtime_ns(cur_dir);
+        // A folder whose mtime is the one a scan saw settled is unchanged: only the other is read.
+        bool skip_new = false, skip_cur = false;
         if (!force) {
             Query q(db_, "SELECT new_mtime, cur_mtime FROM mailbox WHERE id = ?");
             q.bind(1, box.id);
-            if (q.step() && q.i64(0) != 0 && q.i64(0) == new_mtime && q.i64(1) == cur_mtime) return result;
+            if (q.step()) {
+                skip_new = q.i64(0) != 0 && q.i64(0) == new_mtime;
+                skip_cur = q.i64(1) != 0 && q.i64(1) == cur_mtime;
+            }
+            if (skip_new && skip_cur) return result;
         }
         std::vector<Entry> entries;
-        list_folder(box.path, "new", entries);
-        list_folder(box.path, "cur", entries);
+        if (!skip_new) list_folder(box.path, "new", entries);
+        if (!skip_cur) list_folder(box.path, "cur", entries);
 
         struct Row {
             std::string file;
@@ -704,8 +710,8 @@ private:
         };
         std::unordered_map<std::uint32_t, Row> rows;
         {
-            Query q(db_, "SELECT uid, file, flags FROM message WHERE mailbox = ?");
-            q.bind(1, box.id);
+            Query q(db_, "SELECT uid, file, flags FROM message WHERE mailbox = ?1 AND (?2 = '' OR substr(file, 1, 4) = ?2)");
+            q.bind(1, box.id).bind(2, skip_new ? "cur/" : skip_cur ? "new/" : "");
             while (q.step()) rows.emplace(static_cast<std::uint32_t>(q.i64(0)), Row{q.text(1), static_cast<std::uint32_t>(q.i64(2))});
         }
         std::uint32_t uidnext = reload(box).uidnext;

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <fcntl.h>
 #include <sys/stat.h>
 
 using namespace vpsmail::mailstore;
@@ -395,4 +396,23 @@ TEST_CASE("a Delivery to several indexed and plain Maildirs indexes each indexed
     CHECK(read_file(files[2].path()) == "multi\n");
     CHECK(ia->usage().bytes == 6);
     CHECK(ib->usage().bytes == 6);
+}
+
+TEST_CASE("sync skips a folder whose mtime a scan saw settled, and reads it again once it changes", "[mailstore][index]") {
+    Account a;
+    auto index = open_sqlite_index(a.maildir);
+    deliver(*index, a.inbox, "one\n");
+    auto set_mtime = [&](const char* sub, std::int64_t seconds) {
+        const timespec times[2] = {{seconds, 0}, {seconds, 0}};
+        REQUIRE(::utimensat(AT_FDCWD, (a.maildir + "/" + sub).c_str(), times, 0) == 0);
+    };
+    set_mtime("new", 946684800);  // 2000-01-01: long settled
+    set_mtime("cur", 946684800);
+    index->sync(a.inbox);  // scans, and records the settled mtimes
+    write_file(a.maildir + "/new/1700000000.hand.host", "dropped\n");
+    set_mtime("new", 946684800);  // the change hidden behind an unchanged mtime
+    CHECK(index->sync(a.inbox).added == 0);  // proves the skip
+    set_mtime("new", 946684801);
+    CHECK(index->sync(a.inbox).added == 1);
+    CHECK(uids(*index, a.inbox) == std::vector<std::uint32_t>{1, 2});
 }
