@@ -93,7 +93,11 @@ public:
         if (rc == SQLITE_OK) rc = sqlite3_exec(db_, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", nullptr, nullptr, nullptr);
         if (rc == SQLITE_OK) rc = sqlite3_exec(db_, schema, nullptr, nullptr, nullptr);
         if (rc == SQLITE_OK) rc = sqlite3_exec(db_, "SELECT count(*) FROM mailbox; SELECT count(*) FROM message;", nullptr, nullptr, nullptr);
-        if (rc != SQLITE_OK) close();
+        if (rc != SQLITE_OK) {
+            open_code_ = db_ != nullptr ? sqlite3_errcode(db_) : rc;
+            open_errno_ = db_ != nullptr ? sqlite3_system_errno(db_) : 0;
+            close();
+        }
         return rc;
     }
 
@@ -105,8 +109,16 @@ public:
     }
 
     [[noreturn]] void fail(std::string_view what) const {
-        throw Error(ErrorKind::temporary, fmt::format("cannot {} the mailbox index {}", what, path_),
-                    fmt::format("sqlite: {}", db_ != nullptr ? sqlite3_errmsg(db_) : "not open"));
+        const int code = db_ != nullptr ? sqlite3_errcode(db_) : open_code_;
+        // docs/architecture.md section 6: a full disk is no_space (452), a read-only one permission.
+        // SQLite reports a full disk while it grows its -shm file as an I/O error: its errno tells.
+        const int err = db_ != nullptr ? sqlite3_system_errno(db_) : open_errno_;
+        const ErrorKind kind = code == SQLITE_FULL ? ErrorKind::no_space
+                               : code == SQLITE_READONLY || code == SQLITE_PERM ? ErrorKind::permission
+                               : err != 0                                       ? errno_kind(err)
+                                                                                 : ErrorKind::temporary;
+        throw Error(kind, fmt::format("cannot {} the mailbox index {}", what, path_),
+                    fmt::format("sqlite: {}", db_ != nullptr ? sqlite3_errmsg(db_) : sqlite3_errstr(open_code_)));
     }
 
     void exec(const char* sql) {
@@ -127,6 +139,8 @@ public:
 private:
     std::string path_;
     sqlite3* db_ = nullptr;
+    int open_code_ = SQLITE_CANTOPEN;  // why the last open() failed
+    int open_errno_ = 0;
     std::unordered_map<const char*, sqlite3_stmt*> statements_;
 };
 
@@ -277,6 +291,7 @@ public:
         const bool existed = ::access(file_.c_str(), F_OK) == 0;
         int rc = db_.open(file_);
         bool rebuild_all = !existed;
+        if (rc != SQLITE_OK && rc != SQLITE_NOTADB && rc != SQLITE_CORRUPT) db_.fail("open");  // a full disk is no corrupt file
         if (rc != SQLITE_OK) {
             // docs/architecture.md section 9: a lost or corrupt index is rebuilt from the names.
             const std::string aside = file_ + ".corrupt";
