@@ -9,6 +9,7 @@
 #include "mailstore/external.hpp"
 #include "mailstore/maildir.hpp"
 #include "mailstore/quota.hpp"
+#include "mailstore/index_pool.hpp"
 #include "mailstore/sqlite_index.hpp"
 #include "server/body_file.hpp"
 #include "server/server.hpp"
@@ -545,7 +546,7 @@ smtp::DeliveryResult deliver_message(Server& server, const smtp::Deliver& action
     std::set<std::string> full;
     std::map<std::string, Reply> unwritable;  // mailbox -> why its Maildir could not be added
     {
-        std::vector<std::unique_ptr<mailstore::MailboxIndex>> indexes;  // outlive the Delivery's commit
+        std::vector<mailstore::IndexLease> indexes;  // outlive the Delivery's commit
         mailstore::Delivery delivery(&server.sync_group());
         std::vector<std::string> added;
         for (std::size_t i = 0; i < count; ++i)
@@ -565,7 +566,7 @@ smtp::DeliveryResult deliver_message(Server& server, const smtp::Deliver& action
                 const std::string maildir = mailstore::maildir_path(config->paths.mail_root, domain, local);
                 // docs/architecture.md section 9: the index is updated by the delivery's own commit.
                 mailstore::IndexedDelivery indexed;
-                indexed.index = indexes.emplace_back(mailstore::open_sqlite_index(maildir)).get();
+                indexed.index = indexes.emplace_back(mailstore::borrow_index(maildir)).get();
                 delivery.add(maildir, std::move(indexed));
                 added.push_back(mailbox);
             } catch (const Error& e) {
