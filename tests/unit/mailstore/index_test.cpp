@@ -2,6 +2,7 @@
 
 #include "core/error.hpp"
 #include "mailstore/delivery.hpp"
+#include "mailstore/index_pool.hpp"
 #include "mailstore/message_name.hpp"
 #include "support/temp_dir.hpp"
 
@@ -415,4 +416,27 @@ TEST_CASE("sync skips a folder whose mtime a scan saw settled, and reads it agai
     set_mtime("new", 946684801);
     CHECK(index->sync(a.inbox).added == 1);
     CHECK(uids(*index, a.inbox) == std::vector<std::uint32_t>{1, 2});
+}
+
+TEST_CASE("the index pool reuses an idle index, and not one whose file was replaced", "[mailstore][index]") {
+    Account a;
+    MailboxIndex* first = nullptr;
+    {
+        IndexLease lease = borrow_index(a.maildir);
+        first = lease.get();
+        CHECK(deliver(*lease.get(), a.inbox, "m\n") == 1);
+    }
+    {
+        IndexLease again = borrow_index(a.maildir);
+        CHECK(again.get() == first);  // the idle one
+        IndexLease second = borrow_index(a.maildir);
+        CHECK(second.get() != first);  // in use: a new one
+        CHECK(deliver(*second.get(), a.inbox, "n\n") == 2);
+        CHECK(again->status(a.inbox).uidnext == 3);
+    }
+    for (const char* f : {"vpsmail.index", "vpsmail.index-wal", "vpsmail.index-shm"}) fs::remove(a.maildir + "/" + f);
+    IndexLease fresh = borrow_index(a.maildir);
+    CHECK(uids(*fresh.get(), a.inbox) == std::vector<std::uint32_t>{1, 2});  // rebuilt, not the stale connection
+    CHECK(deliver(*fresh.get(), a.inbox, "o\n") == 3);
+    CHECK(fs::exists(a.maildir + "/vpsmail.index"));
 }
