@@ -104,8 +104,8 @@ int main(int argc, char** argv) {
     };
     open_and_sync("right after delivering: new/ is scanned");
     std::this_thread::sleep_for(std::chrono::milliseconds(2100));  // a benchmark may wait; the folders settle
-    open_and_sync("settled: scan skipped, second open");
-    auto index = open_and_sync("settled, third open");
+    open_and_sync("2 s later: scanned once more, now records the settled mtimes");
+    auto index = open_and_sync("settled: scan skipped");
 
     auto started = Clock::now();
     auto list = index->list(inbox);

@@ -1,5 +1,6 @@
 #include "mailstore/index_pool.hpp"
 
+#include "core/error.hpp"
 #include "mailstore/sqlite_index.hpp"
 
 #include <mutex>
@@ -10,9 +11,9 @@
 namespace vpsmail::mailstore {
 namespace {
 
-// Enough for the busiest accounts' concurrent deliveries; each idle index holds one SQLite
-// connection (a descriptor for the file, its -wal and -shm).
-constexpr std::size_t max_idle = 64;
+// Enough for the accounts that receive mail at once; each idle index holds one SQLite
+// connection (descriptors for the file, its -wal and -shm, and a few pages of cache).
+constexpr std::size_t max_idle = 512;
 
 struct Idle {
     std::unique_ptr<MailboxIndex> index;
@@ -73,6 +74,30 @@ IndexLease borrow_index(const std::string& maildir) {
     auto index = open_sqlite_index(maildir);
     file_id(maildir, device, inode);
     return IndexLease(maildir, std::move(index), device, inode);
+}
+
+std::optional<AccountUsage> find_pooled_usage(const std::string& maildir) {
+    std::uint64_t device = 0, inode = 0;
+    if (!file_id(maildir, device, inode)) return std::nullopt;
+    std::unique_ptr<MailboxIndex> index;
+    Pool& p = pool();
+    {
+        std::lock_guard lock(p.mutex);
+        auto [first, last] = p.idle.equal_range(maildir);
+        for (auto it = first; it != last; ++it)
+            if (it->second.device == device && it->second.inode == inode) {
+                index = std::move(it->second.index);
+                p.idle.erase(it);
+                break;
+            }
+    }
+    if (!index) return find_index_usage(maildir);
+    IndexLease lease(maildir, std::move(index), device, inode);  // back to the pool at the end
+    try {
+        return lease->usage();
+    } catch (const Error&) {
+        return find_index_usage(maildir);
+    }
 }
 
 }  // namespace vpsmail::mailstore

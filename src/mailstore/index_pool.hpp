@@ -6,6 +6,7 @@
 #include "mailstore/index.hpp"
 
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace vpsmail::mailstore {
@@ -36,5 +37,10 @@ private:
 /// it opened (one stat), else open_sqlite_index(maildir) (I/O; off network threads). Throws
 /// like open_sqlite_index. Any thread.
 IndexLease borrow_index(const std::string& maildir);
+
+/// The account's totals through an idle pooled index (one query), else find_index_usage
+/// (opens the file without making or scanning anything); nullopt when the Maildir has no index.
+/// Fit for a network thread. Never throws but std::bad_alloc. Any thread.
+std::optional<AccountUsage> find_pooled_usage(const std::string& maildir);
 
 }  // namespace vpsmail::mailstore

@@ -215,7 +215,7 @@ public:
         if (!account || account->quota == 0) return false;
         const std::string maildir = mailstore::maildir_path(server_.config()->paths.mail_root, domain, local);
         // One read of the account's index (docs/architecture.md section 9); a scan only before its first delivery.
-        const auto usage = mailstore::find_index_usage(maildir);
+        const auto usage = mailstore::find_pooled_usage(maildir);
         return (usage ? usage->bytes : mailstore::maildir_usage(maildir)) + adding > account->quota;
     }
 
