@@ -4,11 +4,13 @@
 #include "core/fsync.hpp"
 #include "mailstore/io.hpp"
 #include "mailstore/maildir.hpp"
+#include "mailstore/message_name.hpp"
 #include "mailstore/unique_name.hpp"
 
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <ctime>
 #include <cerrno>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -51,6 +53,8 @@ Delivery::Delivery(Delivery&& other) noexcept
       fd_(std::exchange(other.fd_, -1)),
       buffer_(std::move(other.buffer_)),
       size_(other.size_),
+      bare_lf_(other.bare_lf_),
+      last_(other.last_),
       copies_(std::move(other.copies_)),
       visible_(std::move(other.visible_)),
       state_(std::exchange(other.state_, State::finished)) {}
@@ -66,6 +70,8 @@ Delivery& Delivery::operator=(Delivery&& other) noexcept {
         fd_ = std::exchange(other.fd_, -1);
         buffer_ = std::move(other.buffer_);
         size_ = other.size_;
+        bare_lf_ = other.bare_lf_;
+        last_ = other.last_;
         copies_ = std::move(other.copies_);
         visible_ = std::move(other.visible_);
         state_ = std::exchange(other.state_, State::finished);
@@ -76,6 +82,13 @@ Delivery& Delivery::operator=(Delivery&& other) noexcept {
 void Delivery::require_open(std::string_view action) const {
     if (state_ != State::open)
         throw Error(ErrorKind::internal, fmt::format("cannot {} a message: its delivery is finished", action));
+}
+
+bool Delivery::add(const std::string& maildir, IndexedDelivery indexed) {
+    if (indexed.index == nullptr) throw Error(ErrorKind::internal, fmt::format("cannot index a delivery into {} without an index", maildir));
+    if (!add(maildir)) return false;
+    recipients_.back().indexed = std::move(indexed);
+    return true;
 }
 
 bool Delivery::add(const std::string& maildir) {
@@ -91,7 +104,7 @@ bool Delivery::add(const std::string& maildir) {
     check_writable(maildir + "/tmp");
     recipients_.reserve(recipients_.size() + 1);  // so that nothing throws once the file exists
     if (recipients_.empty()) open_file(maildir);
-    recipients_.push_back(Recipient{maildir, device, inode});
+    recipients_.push_back(Recipient{maildir, device, inode, std::nullopt});
     return true;
 }
 
@@ -116,6 +129,10 @@ void Delivery::open_file(const std::string& maildir) {
 void Delivery::write(std::string_view bytes) {
     require_open("write");
     if (recipients_.empty()) throw Error(ErrorKind::internal, "cannot write a message before its first Maildir is added");
+    for (char c : bytes) {
+        if (c == '\n' && last_ != '\r') ++bare_lf_;
+        last_ = c;
+    }
     try {
         if (buffer_.size() + bytes.size() > buffer_capacity) {
             flush();
@@ -144,6 +161,12 @@ std::vector<DeliveredFile> Delivery::commit() {
     if (recipients_.empty()) throw Error(ErrorKind::internal, "cannot commit a message without a Maildir to deliver it to");
     try {
         flush();
+        const auto indexed = std::find_if(recipients_.begin(), recipients_.end(), [](const Recipient& r) { return r.indexed.has_value(); });
+        if (indexed != recipients_.end() && indexed->indexed->internal_date != 0) {
+            // The internal date is the file's mtime, as Maildir readers and a rebuild see it.
+            const timespec times[2] = {{indexed->indexed->internal_date, 0}, {indexed->indexed->internal_date, 0}};
+            if (::futimens(fd_, times) != 0) throw io_error("set the date of", tmp_path_, "futimens", errno);
+        }
         // docs/architecture.md section 9: the bytes reach the disk before any name in new/ points at them.
         if (hooks_.fsync(fd_) != 0) throw sync_error(tmp_path_, errno);
         struct stat st {};
@@ -157,8 +180,8 @@ std::vector<DeliveredFile> Delivery::commit() {
         std::vector<std::string> folders;
         folders.reserve(recipients_.size());
         for (const Recipient& r : recipients_) {
-            delivered.push_back(DeliveredFile{r.maildir, place(r.maildir)});
-            folders.push_back(r.maildir + "/new");
+            delivered.push_back(place(r));
+            folders.push_back(r.maildir + "/" + delivered.back().folder);
         }
         // docs/architecture.md section 9: the new entries are on disk, "and the directory after the rename".
         if (sync_ != nullptr) {
@@ -169,23 +192,60 @@ std::vector<DeliveredFile> Delivery::commit() {
         }
 
         visible_.clear();  // they stay: the message is delivered
+        indexed_.clear();
         state_ = State::committed;
         discard();         // the names in tmp/
         return delivered;
     } catch (...) {
+        // Rows already committed for copies that are now removed go too (best effort: a sync
+        // would expunge them anyway).
+        for (auto& [index, mailbox, uid] : indexed_) {
+            try {
+                index->expunge(mailbox, {uid});
+            } catch (...) {
+            }
+        }
+        indexed_.clear();
         discard();
         throw;
     }
 }
 
-// Makes the message visible in maildir/new/; returns its name there.
-std::string Delivery::place(const std::string& maildir) {
+// Makes the message visible in the recipient's new/ (or cur/), through its index when it has one.
+DeliveredFile Delivery::place(const Recipient& r) {
+    if (!r.indexed) return DeliveredFile{r.maildir, link_into(r.maildir, "new", [&](const std::string& base) { return format_new_name(base, size_); }), 0, "new"};
+    const IndexedDelivery& ix = *r.indexed;
+    const std::string folder = ix.into_cur ? "cur" : "new";
+    MailboxRef mailbox{ix.mailbox, r.maildir};
+    DeliveredFile out{r.maildir, {}, 0, folder};
+    NewMessage m;
+    m.keywords = ix.keywords;
+    m.flags = ix.into_cur ? ix.flags | take_forwarded(m.keywords) : 0;
+    m.internal_date = ix.internal_date != 0 ? ix.internal_date : static_cast<std::int64_t>(::time(nullptr));
+    m.size = size_;
+    m.crlf_size = crlf_size();
+    // docs/architecture.md section 9: the UID is read, named and committed in one index transaction.
+    m.link = [&](std::uint32_t uid) {
+        out.name = link_into(r.maildir, folder, [&](const std::string& base) {
+            std::string stem = format_indexed_name(base, size_, crlf_size(), uid);
+            return ix.into_cur ? cur_name(stem, m.flags) : stem;
+        });
+        return folder + "/" + out.name;
+    };
+    out.uid = ix.index->add_message(mailbox, m);
+    indexed_.push_back({ix.index, mailbox, out.uid});
+    return out;
+}
+
+// Links the message into maildir/folder/ under name(base); returns that name.
+std::string Delivery::link_into(const std::string& maildir, const std::string& folder,
+                                const std::function<std::string(const std::string& base)>& make_name) {
     std::string source = tmp_path_;
     std::string base = base_;
     int attempts = 0;
     for (;;) {
-        std::string name = format_new_name(base, size_);
-        std::string target = maildir + "/new/" + name;
+        std::string name = make_name(base);
+        std::string target = maildir + "/" + folder + "/" + name;
         // Maildir spec: link tmp/ -> new/ (not rename, which would replace a file of that name);
         // the other recipients share the same inode, written and fsync'd once.
         if (hooks_.link(source.c_str(), target.c_str()) == 0) {
@@ -199,7 +259,7 @@ std::string Delivery::place(const std::string& maildir) {
             // Another file system, or the inode has its maximum of links: a copy of our own.
             source = copy_into(maildir);
         } else {
-            throw io_error("deliver into", maildir + "/new", "link", err);
+            throw io_error("deliver into", maildir + "/" + folder, "link", err);
         }
     }
 }

@@ -1,12 +1,15 @@
 // Durable delivery of one message into one or more Maildirs (docs/architecture.md sections 2 and 9): the one way
 // SMTP, sendmail, import and IMAP APPEND store a message. Owns its message's files in tmp/ and
-// new/ until commit() returns; cur/, flags, the index, size limits and quota checks are not its.
+// new/ (or cur/) until commit() returns, and adds each to its index when given one (index.hpp);
+// size limits and quota checks are not its.
 #pragma once
 
 #include "core/sync_group.hpp"
+#include "mailstore/index.hpp"
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -23,12 +26,26 @@ struct DeliveryHooks {
     std::function<int(int fd)> fsync;
 };
 
-/// Where a committed message is: maildir + "/new/" + name.
+/// How a recipient's copy is indexed (Delivery::add with an index): the mailbox it goes into,
+/// and for IMAP APPEND its flags, keywords and internal date (then into cur/).
+struct IndexedDelivery {
+    MailboxIndex* index = nullptr;       ///< the account's index; must outlive commit()
+    std::string mailbox = "INBOX";       ///< the wire name (MailboxRef::name)
+    bool into_cur = false;               ///< cur/ with ":2,<flags>" (APPEND), else new/
+    std::uint32_t flags = 0;             ///< MessageFlag bits, with into_cur
+    std::vector<std::string> keywords;
+    std::int64_t internal_date = 0;      ///< seconds since the epoch; 0: now. Sets the file's
+                                         ///< mtime (shared by every recipient's link)
+};
+
+/// Where a committed message is: maildir + "/" + folder + "/" + name.
 struct DeliveredFile {
     std::string maildir;  ///< as given to Delivery::add
-    std::string name;     ///< "<unique name>,S=<size>"
+    std::string name;     ///< "<unique name>,S=<size>"; indexed: ",W=<crlf size>,VU=<uid>" too
+    std::uint32_t uid = 0;        ///< its UID in the index, 0 when not indexed
+    std::string folder = "new";   ///< "new", or "cur" (IndexedDelivery::into_cur)
 
-    std::string path() const { return maildir + "/new/" + name; }
+    std::string path() const { return maildir + "/" + folder + "/" + name; }
 };
 
 /// One message on its way into one or more Maildirs: add() the recipients' Maildirs, write()
@@ -61,6 +78,12 @@ public:
     /// commit() or abort().
     bool add(const std::string& maildir);
 
+    /// add(maildir), and commit() then links this copy under `indexed.index`'s write
+    /// transaction with the UID it assigns in the name (docs/architecture.md section 9), so
+    /// the index is updated by the same commit. `maildir` is the mailbox's folder. Throws as
+    /// add(maildir); Error(internal) without an index.
+    bool add(const std::string& maildir, IndexedDelivery indexed);
+
     /// Appends bytes to the message (buffered; written to tmp/ in 64 KiB pieces). Throws
     /// Error(no_space) (ENOSPC, EDQUOT) or Error(temporary) (EIO) naming the file, after
     /// aborting the delivery; Error(internal) before the first add() or after commit()/abort().
@@ -81,18 +104,24 @@ public:
     /// Bytes written so far.
     std::uint64_t size() const noexcept { return size_; }
 
+    /// Bytes written so far, counting every bare LF as CRLF (RFC822.SIZE).
+    std::uint64_t crlf_size() const noexcept { return size_ + bare_lf_; }
+
 private:
     struct Recipient {
         std::string maildir;
         std::uint64_t device = 0;  // st_dev and st_ino of the Maildir, to refuse duplicates
         std::uint64_t inode = 0;
+        std::optional<IndexedDelivery> indexed;
     };
     enum class State { open, committed, finished };
 
     void require_open(std::string_view action) const;
     void open_file(const std::string& maildir);
     void flush();
-    std::string place(const std::string& maildir);
+    DeliveredFile place(const Recipient& recipient);
+    std::string link_into(const std::string& maildir, const std::string& folder,
+                          const std::function<std::string(const std::string& base)>& name);
     std::string copy_into(const std::string& maildir);
     void discard() noexcept;
 
@@ -104,8 +133,16 @@ private:
     int fd_ = -1;                       // tmp_path_, open for reading and writing
     std::string buffer_;                // bytes written but not yet in the file
     std::uint64_t size_ = 0;
+    std::uint64_t bare_lf_ = 0;         // LFs not after a CR, for crlf_size()
+    char last_ = '\0';                  // the last byte written
     std::vector<std::string> copies_;   // copies in other Maildirs' tmp/ (EXDEV, EMLINK)
     std::vector<std::string> visible_;  // new/ entries made by a commit() still running
+    struct IndexedCopy {
+        MailboxIndex* index;
+        MailboxRef mailbox;
+        std::uint32_t uid;
+    };
+    std::vector<IndexedCopy> indexed_;  // rows committed by a commit() still running
     State state_ = State::open;
 };
 

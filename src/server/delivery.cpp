@@ -4,6 +4,8 @@
 #include "core/log.hpp"
 #include "mailstore/delivery.hpp"
 #include "mailstore/external.hpp"
+#include "mailstore/index_pool.hpp"
+#include "mailstore/sqlite_index.hpp"
 #include "mailstore/maildir.hpp"
 #include "mailstore/quota.hpp"
 #include "queue/spool.hpp"
@@ -154,7 +156,9 @@ bool over_quota(Server& server, const std::string& mailbox, std::uint64_t adding
     auto account = server.index().view().find_account(local, domain);
     if (!account || account->quota == 0) return false;
     const std::string maildir = mailstore::maildir_path(server.config()->paths.mail_root, domain, local);
-    return mailstore::maildir_usage(maildir) + adding > account->quota;
+    // One read of the account's index (docs/architecture.md section 9); a scan only before its first delivery.
+    const auto usage = mailstore::find_pooled_usage(maildir);
+    return (usage ? usage->bytes : mailstore::maildir_usage(maildir)) + adding > account->quota;
 }
 
 std::string format_part(const route::Target& part) {
@@ -251,6 +255,7 @@ std::vector<DeliveryOutcome> deliver(Server& server, const DeliveryRequest& requ
     std::set<std::string> full;
     std::map<std::string, Reply> unwritable;  // mailbox -> why its Maildir could not be added
     {
+        std::vector<mailstore::IndexLease> indexes;  // outlive the Delivery's commit
         mailstore::Delivery delivery(&server.sync_group());
         std::vector<std::string> added;
         for (std::size_t i = 0; i < count; ++i)
@@ -267,7 +272,11 @@ std::vector<DeliveryOutcome> deliver(Server& server, const DeliveryRequest& requ
         for (auto& [mailbox, done] : stored) {
             auto [local, domain] = split_mailbox(mailbox);
             try {
-                delivery.add(mailstore::maildir_path(config->paths.mail_root, domain, local));
+                const std::string maildir = mailstore::maildir_path(config->paths.mail_root, domain, local);
+                // docs/architecture.md section 9: the index is updated by the delivery's own commit.
+                mailstore::IndexedDelivery indexed;
+                indexed.index = indexes.emplace_back(mailstore::borrow_index(maildir)).get();
+                delivery.add(maildir, std::move(indexed));
                 added.push_back(mailbox);
             } catch (const Error& e) {
                 unwritable.emplace(mailbox, e.kind() == ErrorKind::no_space ? smtp::reply_for(e) : smtp::reply(ReplyId::temporary_failure));
