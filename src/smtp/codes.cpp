@@ -124,7 +124,6 @@ Reply reply_for(const Error& error) {
     case ErrorKind::bad_data: return reply(ReplyId::syntax_error);
     case ErrorKind::usage:
     case ErrorKind::exists:
-    case ErrorKind::not_found:
     case ErrorKind::config:
     case ErrorKind::internal: return reply(ReplyId::internal_error);
     }
