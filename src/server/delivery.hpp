@@ -107,7 +107,8 @@ void bounce_refused(Server& server, const DeliveryRequest& request,
                     const std::vector<std::pair<DeliveryRecipient, DeliveryOutcome>>& refused);
 
 /// The account that `mailbox` ("local@domain") names has a quota, and `adding` more bytes would
-/// pass it. Reads the Maildir's size. Any thread; throws Error as the routing index does.
+/// pass it. Reads the account's index totals (a Maildir scan only before its first indexed
+/// delivery). Any thread; throws Error as the routing index does.
 bool over_quota(Server& server, const std::string& mailbox, std::uint64_t adding);
 
 /// "program:|cmd" or "file:/path": a program or file part as the spool's `part` field holds it.
